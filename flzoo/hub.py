@@ -24,7 +24,8 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 URI_PREFIX = "hf://"
-TEMPLATE = Path(__file__).resolve().parent.parent / "hub_cards" / "model_card.md"
+# flzoo/hub_cards links to the top-level hub_cards/ so that wheels carry the template too.
+TEMPLATE = Path(__file__).resolve().parent / "hub_cards" / "model_card.md"
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}"
 _REPO_RE = re.compile(rf"^{_NAME}/{_NAME}$")
