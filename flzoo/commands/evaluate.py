@@ -1,0 +1,103 @@
+"""``flzoo eval`` (score a model on the 300-W family test sets) and ``flzoo compare`` (Table 2 across runs).
+
+Heavy imports (Keras, the data layer, matplotlib) happen inside the commands, so ``flzoo --help`` stays fast."""
+
+import time
+from pathlib import Path
+
+import click
+
+
+def _subset_list(values):
+    """``--subsets a,b --subsets c`` -> ["a", "b", "c"]."""
+    return [s.strip() for v in values for s in v.split(",") if s.strip()]
+
+
+def _select_subsets(found, wanted, root):
+    from flzoo.data.datasets import TEST_SUBSETS, TRAIN_SUBSETS
+
+    known = tuple(TRAIN_SUBSETS) + tuple(TEST_SUBSETS)
+    if not wanted:
+        chosen = [s for s in TEST_SUBSETS if s in found]
+        if not chosen:
+            raise click.UsageError(
+                f"--data {root}: no test set found (found: {', '.join(found) or 'nothing'}); expected at least "
+                f"one of {', '.join(TEST_SUBSETS)} in the 300-W layout (e.g. helen/testset/)"
+            )
+        return chosen
+    for s in wanted:
+        if s not in known:
+            raise click.UsageError(f"--subsets: unknown subset {s!r}; expected some of {', '.join(known)}")
+        if s not in found:
+            raise click.UsageError(
+                f"--subsets: {s!r} is not in --data {root} (found: {', '.join(found) or 'nothing'})"
+            )
+    return list(dict.fromkeys(wanted))
+
+
+@click.command("eval")
+@click.option("--model", "model", required=True, help="Registry name, model folder, or hf://ORG/NAME[@REV].")
+@click.option("--data", "data", type=click.Path(path_type=Path), default=None,
+              help="300-W family root folder [default: $FLZOO_300W or ../shared/data/300w].")
+@click.option("--subsets", multiple=True,
+              help="Subsets to score, comma-separated or repeated (e.g. helen_test,ibug) "
+                   "[default: every test set present].")
+@click.option("--boxes", type=click.Choice(["gt", "detector"]), default="gt", show_default=True,
+              help="gt: crop from the ground-truth landmarks (the paper's protocol); detector: the model's "
+                   "face detector, as a user would run it.")
+@click.option("--misses", type=click.Choice(["gt", "exclude"]), default="gt", show_default=True,
+              help="With --boxes detector: score faces the detector missed from the ground-truth crop, or "
+                   "exclude them from NME/AUC/FR (the detection rate is reported either way).")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+              help="Output folder [default: eval-<model>-<boxes>].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Score only the first N faces of each subset (quick checks).")
+def eval_cmd(model, data, subsets, boxes, misses, out, batch_size, limit):
+    """Score a model: NME (68 points and eye anchors), AUC@0.08, FR@0.08 per subset; writes results.json,
+    table.md, ced_68.png and ced_eyes.png."""
+    import flzoo
+    from flzoo.data.datasets import discover
+    from flzoo.evaluate import evaluate_faces, write_outputs
+    from flzoo.paths import default_data_root
+
+    root = data if data is not None else default_data_root()
+    if not root.is_dir():
+        raise click.UsageError(f"--data {root}: no such folder; expected the 300-W family root folder")
+    found = discover(root)
+    chosen = _select_subsets(found, _subset_list(subsets), root)
+    faces = {s: found[s][:limit] if limit else found[s] for s in chosen}
+    started = time.perf_counter()
+    try:
+        landmarker = flzoo.load(model)
+        results = evaluate_faces(landmarker, faces, boxes=boxes, misses=misses, batch_size=batch_size,
+                                 model_name=model)
+    except ValueError as exc:  # a user-caused problem (model folder, data), already worded for the user
+        raise click.ClickException(str(exc)) from None
+    seconds = time.perf_counter() - started
+    results = {"model": results["model"], "data": str(root.resolve()), **results}  # data: for tools/rescore.py
+    if out is None:
+        out = Path(f"eval-{Path(model).name or 'model'}-{boxes}")
+    write_outputs(results, out)
+    n = sum(len(v) for v in faces.values())
+    click.echo((out / "table.md").read_text())
+    click.echo(f"{n} faces in {seconds:.1f} s (model loading included); wrote {out}/results.json, table.md, "
+               "ced_68.png, ced_eyes.png", err=True)
+
+
+@click.command("compare")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out", type=click.Path(path_type=Path), default=Path("comparison"),
+              show_default=True, help="Output folder for comparison.md, ced_68.png and ced_eyes.png.")
+def compare(runs, out):
+    """Compare evaluations in the paper's Table 2 layout. Each RUN is a results.json, a folder written by
+    `flzoo eval --out`, or a run folder holding eval*/results.json."""
+    from flzoo.evaluate import find_results, write_comparison
+
+    try:
+        files = [f for run in runs for f in find_results(run)]
+        text = write_comparison(files, out)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(text)
+    click.echo(f"wrote {out}/comparison.md, ced_68.png, ced_eyes.png", err=True)
