@@ -1,0 +1,111 @@
+"""Per-sample augmentation: the paper's rotation U(-30, 30) deg and scale U(0.6, 1.0), an optional mirror
+(with the 68-point permutation) and optional photometric jitter, all drawn from a seeded generator.
+
+Geometry goes into the sample's single photo -> crop matrix (``crop.crop_matrix``); only the photometric part
+touches pixels after the warp."""
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+
+def _mirror_68():
+    pairs = [(i, 16 - i) for i in range(8)]                       # jaw 0..16
+    pairs += [(17 + i, 26 - i) for i in range(5)]                 # brows 17..21 <-> 26..22
+    pairs += [(31, 35), (32, 34)]                                 # nostrils (27..30, 33 on the axis)
+    pairs += [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]  # eyes
+    pairs += [(48, 54), (49, 53), (50, 52), (55, 59), (56, 58)]   # outer lips (51, 57 on the axis)
+    pairs += [(60, 64), (61, 63), (65, 67)]                       # inner lips (62, 66 on the axis)
+    perm = list(range(68))
+    for a, b in pairs:
+        perm[a], perm[b] = b, a
+    return np.array(perm, dtype=np.int64)
+
+
+# After mirroring an image, the point that was landmark MIRROR_68[l] is landmark l: new = old[MIRROR_68].
+MIRROR_68 = _mirror_68()
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    """One sample's draw."""
+
+    angle: float = 0.0        # degrees, counter-clockwise on screen
+    scale: float = 1.0        # face size in the crop relative to the plain crop
+    flip: bool = False
+    brightness: float = 0.0   # added, in 0..255 units
+    contrast: float = 1.0     # multiplies the deviation from the image mean
+    saturation: float = 1.0   # multiplies the deviation from the grey value
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """What to draw per sample. ``rotation``: max |angle| in degrees (uniform); ``scale``: (low, high) uniform;
+    ``flip``: mirror with probability 0.5; ``photometric``: jitter strength p in [0, 1): brightness +-p*255,
+    contrast and saturation factors in [1-p, 1+p] (0 disables it; True means 0.2)."""
+
+    rotation: float = 30.0
+    scale: tuple = (0.6, 1.0)
+    flip: bool = False
+    photometric: float = 0.0
+
+    def __post_init__(self):
+        if isinstance(self.photometric, bool):
+            object.__setattr__(self, "photometric", 0.2 if self.photometric else 0.0)
+        try:
+            scale = tuple(float(v) for v in self.scale)
+        except TypeError:
+            scale = ()
+        if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
+            raise ValueError(f"augment.scale must be [low, high] with 0 < low <= high, got {self.scale!r}")
+        object.__setattr__(self, "scale", scale)
+        if not 0 <= float(self.rotation) <= 180:
+            raise ValueError(f"augment.rotation must be a maximum angle in degrees in [0, 180], "
+                             f"got {self.rotation!r}")
+        if not 0 <= float(self.photometric) < 1:
+            raise ValueError(f"augment.photometric must be in [0, 1), got {self.photometric!r}")
+        if not isinstance(self.flip, bool):
+            raise ValueError(f"augment.flip must be true or false, got {self.flip!r}")
+
+    @classmethod
+    def from_dict(cls, values):
+        """Build from a recipe mapping; unknown keys raise ``ValueError`` naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"augment: unknown key(s) {unknown}; expected some of {sorted(known)}")
+        return cls(**values)
+
+    def sample(self, rng: np.random.Generator) -> AugmentParams:
+        """Draw one sample's parameters. Always consumes the same numbers from ``rng`` whatever the options,
+        so switching flip or jitter on does not change the geometry drawn for a seed."""
+        u = rng.random(6)
+        p = float(self.photometric)
+        low, high = self.scale
+        return AugmentParams(
+            angle=float((2 * u[0] - 1) * self.rotation),
+            scale=float(low + u[1] * (high - low)),
+            flip=bool(self.flip and u[2] < 0.5),
+            brightness=float((2 * u[3] - 1) * p * 255.0),
+            contrast=float(1 + (2 * u[4] - 1) * p),
+            saturation=float(1 + (2 * u[5] - 1) * p),
+        )
+
+    def max_extent(self) -> float:
+        """Largest half-width of the photo window any draw can see, in units of the plain crop's half side."""
+        angle = np.radians(min(float(self.rotation), 45.0))
+        return float((np.cos(angle) + np.sin(angle)) / self.scale[0])
+
+
+def photometric(image, params: AugmentParams) -> np.ndarray:
+    """Apply brightness / contrast / saturation to an RGB image; returns float32 clipped to [0, 255]."""
+    x = np.asarray(image, dtype=np.float32)
+    if params.saturation != 1.0:
+        grey = x.mean(axis=-1, keepdims=True)
+        x = grey + (x - grey) * params.saturation
+    if params.contrast != 1.0:
+        mean = x.mean()
+        x = mean + (x - mean) * params.contrast
+    if params.brightness != 0.0:
+        x = x + params.brightness
+    return np.clip(x, 0.0, 255.0)
