@@ -1,0 +1,377 @@
+"""``LandmarkModel``: a network (+ shape discriminator) with its variant's losses, decoding and training step.
+
+Non-adversarial variants train with a plain ``compile(optimizer=...)`` + ``fit``: ``compute_loss`` picks the
+variant's loss and reports each term as a metric. ``pwc_disc`` / ``hybrid_disc`` train with their own
+``train_step``: per batch ``disc_steps`` discriminator updates, then ``det_steps`` detector updates (the paper's
+1 then 2), each with its own optimizer (a ``keras.optimizers.MultiOptimizer`` built in ``compile`` so that JAX
+carries both in its state). The step body is written once in ``keras.ops``; only taking gradients differs per
+backend (``_value_and_grad``). Batch-norm statistics move once per detector update: the extra detector forward
+that feeds the discriminator update and the discriminator forward inside a detector update run in a scratch
+``keras.StatelessScope`` whose state updates are discarded.
+"""
+
+import numpy as np
+import keras
+from keras import ops
+
+from flzoo import losses
+from flzoo.models import decoding as _dec
+
+VARIANTS = ("direct", "cascaded", "distribution", "heatmap_reg", "pwc", "pwc_disc", "hybrid", "hybrid_disc")
+ADVERSARIAL = ("pwc_disc", "hybrid_disc")
+TARGET_KIND = {"direct": "points", "cascaded": "points", "distribution": "gaussian", "heatmap_reg": "heatmap_reg",
+               "pwc": "pwc", "pwc_disc": "pwc", "hybrid": "pwc", "hybrid_disc": "pwc"}
+MAP_CHANNELS = {"distribution": 68, "heatmap_reg": 69, "pwc": 69, "pwc_disc": 69, "hybrid": 69, "hybrid_disc": 69}
+# Gaussian target sigma: the paper's 3 px at 224 input, scaled to the map; below ~1 cell a Gaussian is too
+# coarsely sampled for sub-pixel decoding, hence the floor.
+PAPER_SIGMA, PAPER_SIZE, MIN_SIGMA = 3.0, 224, 1.0
+# The paper's loss_total = loss_hybrid + loss_face: the adversarial term has weight 1.
+DEFAULT_ADV_WEIGHT = 1.0
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"LandmarkModel {name}={value!r}: expected an integer >= {minimum}")
+    return int(value)
+
+
+@keras.saving.register_keras_serializable(package="flzoo")
+class LandmarkModel(keras.Model):
+    """A landmark network of one paper variant, trainable with ``compile`` + ``fit`` on any backend.
+
+    ``network``: functional model image ``(B, S, S, 3)`` RGB 0..255 -> the variant's output (see
+    docs/ARCHITECTURE.md); ``input_size`` S; ``stride``: output map stride (1 for point variants);
+    ``discriminator``: shape discriminator (adversarial variants only); ``decoding``: ``argmax`` | ``subpixel`` |
+    ``soft_argmax``; ``config``: the ``flzoo.models.build`` kwargs; ``alpha`` / ``beta``: hybrid CE / point
+    weights; ``adv_weight``: weight of the detector's adversarial term; ``disc_steps`` / ``det_steps``:
+    discriminator then detector updates per batch. Choices and reasons: docs/losses.md."""
+
+    def __init__(self, network, variant, input_size, stride=1, discriminator=None, decoding="subpixel", config=None,
+                 alpha=1.0, beta=0.25, adv_weight=DEFAULT_ADV_WEIGHT, disc_steps=1, det_steps=2, **kwargs):
+        if variant not in VARIANTS:
+            raise ValueError(f"LandmarkModel variant={variant!r}: expected one of {', '.join(VARIANTS)}")
+        if decoding not in _dec.METHODS:
+            raise ValueError(f"LandmarkModel decoding={decoding!r}: expected one of "
+                             f"{', '.join(_dec.METHODS)}")
+        if (variant in ADVERSARIAL) != (discriminator is not None):
+            need = "needs a discriminator" if variant in ADVERSARIAL else "takes no discriminator"
+            raise ValueError(f"LandmarkModel variant={variant!r} {need} (got discriminator={discriminator!r})")
+        input_size = _check_int("input_size", input_size, 1)
+        stride = _check_int("stride", stride, 1)
+        for name, value in (("alpha", alpha), ("beta", beta), ("adv_weight", adv_weight)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"LandmarkModel {name}={value!r}: expected a number >= 0")
+        kwargs.setdefault("name", f"flzoo_{variant}")
+        super().__init__(**kwargs)
+        self.network = network
+        self.discriminator = discriminator
+        self.variant, self.input_size, self.stride, self.decoding = variant, input_size, stride, decoding
+        self.alpha, self.beta, self.adv_weight = float(alpha), float(beta), float(adv_weight)
+        self.disc_steps = _check_int("disc_steps", disc_steps, 1)
+        self.det_steps = _check_int("det_steps", det_steps, 1)
+        self._config = dict(config) if config is not None else None
+        self._check_output()
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in self._term_names()}
+        self.built = True  # the networks are built functional models
+
+    # ---- structure --------------------------------------------------------------------------------------------
+
+    def _check_output(self):
+        shape = tuple(getattr(self.network, "output_shape", None) or ())
+        if not shape:
+            return
+        size, where = self.input_size, f"network {getattr(self.network, 'name', '?')} output"
+        if self.variant == "direct" and shape[1:] != (68, 2):
+            raise ValueError(f"{where} shape {shape}: variant 'direct' expects (B, 68, 2)")
+        if self.variant == "cascaded" and (len(shape) != 4 or shape[2:] != (68, 2)):
+            raise ValueError(f"{where} shape {shape}: variant 'cascaded' expects (B, stages, 68, 2)")
+        if self.variant in MAP_CHANNELS:
+            expected = (size // self.stride, size // self.stride, MAP_CHANNELS[self.variant])
+            if shape[1:] != expected or size % self.stride:
+                raise ValueError(f"{where} shape {shape}: variant {self.variant!r} at input_size={size}, "
+                                 f"stride={self.stride} expects (B, {expected[0]}, {expected[1]}, {expected[2]})")
+
+    def _term_names(self):
+        names = {"direct": ["point"], "distribution": ["kl"], "heatmap_reg": ["l2"], "pwc": ["ce"],
+                 "hybrid": ["ce", "point"], "pwc_disc": ["ce"], "hybrid_disc": ["ce", "point"]}.get(self.variant)
+        if self.variant == "cascaded":
+            stages = self.network.output_shape[1]
+            names = ["point"] + [f"point_stage{i + 1}" for i in range(stages)]
+        if self.variant in ADVERSARIAL:
+            names = names + ["adv", "disc_loss", "disc_acc"]
+        return names
+
+    def call(self, x, training=None):
+        return self.network(x, training=training)
+
+    @property
+    def target_spec(self):
+        """Which ``y["maps"]`` the data pipeline makes for this model (sigma in map cells)."""
+        from flzoo.data.targets import TargetSpec
+
+        sigma = max(PAPER_SIGMA * self.input_size / PAPER_SIZE / self.stride, MIN_SIGMA)
+        return TargetSpec(kind=TARGET_KIND[self.variant], stride=self.stride, sigma=float(sigma))
+
+    def build_config(self):
+        """The ``flzoo.models.build`` kwargs that rebuild this model."""
+        if self._config is None:
+            raise ValueError(f"LandmarkModel {self.name!r} was made without `config` (the flzoo.models.build "
+                             f"kwargs), so it cannot be rebuilt; make it with flzoo.models.build(...)")
+        return dict(self._config)
+
+    def get_config(self):
+        return self.build_config()
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from flzoo.models import build
+
+        return build(**config)
+
+    # ---- losses -----------------------------------------------------------------------------------------------
+
+    def _targets(self, y):
+        if not isinstance(y, dict) or "points" not in y:
+            raise ValueError(f"LandmarkModel {self.variant!r}: training targets must be a dict with 'points' "
+                             f"(B, 68, 2){'' if TARGET_KIND[self.variant] == 'points' else ' and maps'}; "
+                             f"got {type(y).__name__}{' keys ' + str(sorted(y)) if isinstance(y, dict) else ''}")
+        if TARGET_KIND[self.variant] != "points" and "maps" not in y:
+            raise ValueError(f"LandmarkModel {self.variant!r}: targets lack 'maps' (kind "
+                             f"{TARGET_KIND[self.variant]!r}, see model.target_spec); got keys {sorted(y)}")
+        return y
+
+    def _task_loss(self, y, out):
+        """The variant's detector loss: (total, {term name: value})."""
+        v, points = self.variant, ops.cast(y["points"], "float32")
+        if v == "direct":
+            point = losses.point_loss(ops.cast(out, "float32"), points)
+            return point, {"point": point}
+        if v == "cascaded":
+            mean, per_stage = losses.cascade_point_loss(ops.cast(out, "float32"), points)
+            terms = {"point": mean}
+            terms.update({f"point_stage{i + 1}": per_stage[i] for i in range(out.shape[1])})
+            return mean, terms
+        if v == "distribution":
+            kl = losses.kl_loss(out, y["maps"])
+            return kl, {"kl": kl}
+        if v == "heatmap_reg":
+            l2 = losses.heatmap_l2(out, y["maps"])
+            return l2, {"l2": l2}
+        if v in ("pwc", "pwc_disc"):
+            ce = losses.pixel_ce(out, y["maps"])  # alpha / beta weigh the hybrid's terms only
+            return ce, {"ce": ce}
+        return losses.hybrid_loss(out, y["maps"], points, v, self.stride, self.alpha, self.beta)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if sample_weight is not None:
+            raise ValueError("LandmarkModel does not support sample_weight (got one from fit/evaluate)")
+        total, terms = self._task_loss(self._targets(y), y_pred)
+        for name, value in terms.items():
+            self._trackers[name].update_state(value)
+        for extra in self.losses:  # regularisers, if a network adds any
+            total = total + ops.cast(extra, total.dtype)
+        return total
+
+    # ---- decoding ---------------------------------------------------------------------------------------------
+
+    def decode(self, output, method=None):
+        """Network output -> ``(B, 68, 2)`` input pixels (``method`` defaults to the model's decoding)."""
+        return _dec.decode_output(output, self.variant, self.stride, method or self.decoding)
+
+    def soft_points(self, output):
+        """Differentiable point estimate (input pixels): the points themselves for point variants."""
+        if TARGET_KIND[self.variant] == "points":
+            return self.decode(output)
+        return _dec.soft_points(output, self.variant, self.stride)
+
+    def inference_model(self, method=None):
+        """A functional ``keras.Model`` image ``(B, S, S, 3)`` RGB 0..255 -> points ``(B, 68, 2)`` input pixels."""
+        method = method or self.decoding
+        cache = self.__dict__.setdefault("_flzoo_inference", {})
+        if method not in cache:
+            image = keras.Input((self.input_size, self.input_size, 3), name="image")
+            points = _dec.PointDecoder(self.variant, self.stride, method, name="points")(self.network(image))
+            cache[method] = keras.Model(image, points, name=f"{self.name}_points")
+        return cache[method]
+
+    def predict_points(self, x, batch_size=32, method=None):
+        """Images ``(B, S, S, 3)`` RGB 0..255 -> numpy ``(B, 68, 2)`` float32 input pixels."""
+        x = np.asarray(x, dtype=np.float32)
+        expected = (self.input_size, self.input_size, 3)
+        if x.ndim != 4 or x.shape[1:] != expected:
+            raise ValueError(f"predict_points: images of shape {x.shape}, expected (B, {expected[0]}, "
+                             f"{expected[1]}, 3) RGB 0..255")
+        model = self.inference_model(method)
+        out = [np.asarray(model.predict_on_batch(x[i:i + batch_size]), dtype=np.float32)
+               for i in range(0, len(x), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, 68, 2), np.float32)
+
+    # ---- adversarial training ---------------------------------------------------------------------------------
+
+    def compile(self, optimizer="adam", disc_optimizer=None, **kwargs):
+        """``optimizer`` trains the detector; adversarial variants train the discriminator with
+        ``disc_optimizer`` (default: a fresh copy of ``optimizer``'s configuration)."""
+        if self.discriminator is None:
+            if disc_optimizer is not None:
+                raise ValueError(f"compile(disc_optimizer=...): variant {self.variant!r} has no discriminator")
+            return super().compile(optimizer=optimizer, **kwargs)
+        if isinstance(optimizer, keras.optimizers.MultiOptimizer):
+            raise ValueError("compile(optimizer=MultiOptimizer): pass the detector's optimizer as `optimizer` and "
+                             "the discriminator's as `disc_optimizer`; the model builds the MultiOptimizer")
+        det_opt = keras.optimizers.get(optimizer)
+        if disc_optimizer is None:
+            disc_opt = det_opt.__class__.from_config(det_opt.get_config())
+        else:
+            disc_opt = keras.optimizers.get(disc_optimizer)
+        if disc_opt is det_opt:
+            raise ValueError("compile: `optimizer` and `disc_optimizer` must be different optimizer objects")
+        disc_ids = {id(v) for v in self.discriminator.trainable_variables}
+        multi = keras.optimizers.MultiOptimizer(lambda v: disc_opt if id(v) in disc_ids else det_opt)
+        super().compile(optimizer=multi, **kwargs)
+        # Built here for ALL trainable variables: JAX's train state then holds both optimizers' slots.
+        multi.build(self.trainable_variables)
+        self.__dict__["_flzoo_optimizers"] = (det_opt, disc_opt)
+
+    def _optimizers(self):
+        if "_flzoo_optimizers" not in self.__dict__:
+            raise ValueError(f"LandmarkModel {self.variant!r}: call compile(optimizer=..., disc_optimizer=...) "
+                             f"before training (the adversarial step needs both optimizers)")
+        return self.__dict__["_flzoo_optimizers"]
+
+    @property
+    def det_optimizer(self):
+        """The detector's optimizer (adversarial variants, after ``compile``)."""
+        return self._optimizers()[0]
+
+    @property
+    def disc_optimizer(self):
+        """The discriminator's optimizer (adversarial variants, after ``compile``)."""
+        return self._optimizers()[1]
+
+    def train_step(self, *args):
+        if self.discriminator is None:
+            return super().train_step(*args)
+        if keras.backend.backend() == "jax":
+            return self._jax_adversarial_step(*args)
+        return self._adversarial_step(*args)
+
+    def test_step(self, *args):
+        """Validation: the task terms only (no discriminator update, so its trackers would read 0)."""
+        result = super().test_step(*args)
+        if self.discriminator is None:
+            return result
+        drop = ("adv", "disc_loss", "disc_acc")
+        if keras.backend.backend() == "jax":
+            logs, state = result
+            return {k: v for k, v in logs.items() if k not in drop}, state
+        return {k: v for k, v in result.items() if k not in drop}
+
+    def _jax_adversarial_step(self, state, data):
+        """JAX: run the stateful step body inside a StatelessScope over the train state, then read it back."""
+        groups = (self.trainable_variables, self.non_trainable_variables, self.optimizer.variables,
+                  self.metrics_variables)
+        mapping = [(v, value) for group, values in zip(groups, state) for v, value in zip(group, values)]
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            logs = self._adversarial_step(data)
+        new_state = tuple([scope.get_current_value(v) for v in group] for group in groups)
+        return logs, new_state
+
+    def _scratch_scope(self):
+        """A scope whose variable updates (batch-norm statistics) are discarded. On JAX it must carry the current
+        values, since a nested StatelessScope does not see its parent's."""
+        if keras.backend.backend() == "jax":
+            return keras.StatelessScope(state_mapping=[(v, v.value) for v in self.variables])
+        return keras.StatelessScope()
+
+    def _adversarial_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if sample_weight is not None:
+            raise ValueError("LandmarkModel does not support sample_weight (got one from fit)")
+        y = self._targets(y)
+        real = losses.normalize_shape(y["points"], self.input_size)
+        n = ops.shape(real)[0]
+        det_vars = self.network.trainable_variables
+        disc_vars = self.discriminator.trainable_variables
+
+        with self._scratch_scope():  # shapes for the discriminator; BN statistics untouched
+            fake = ops.stop_gradient(losses.normalize_shape(self.soft_points(self.network(x, training=True)),
+                                                            self.input_size))
+
+        def disc_loss():
+            logits = self.discriminator(ops.concatenate([real, fake], axis=0), training=True)
+            real_logits, fake_logits = logits[:n], logits[n:]
+            return (losses.discriminator_loss(real_logits, fake_logits),
+                    losses.discriminator_accuracy(real_logits, fake_logits))
+
+        for _ in range(self.disc_steps):
+            d_loss, d_acc, grads = self._value_and_grad(disc_loss, disc_vars)
+            self._apply(self.disc_optimizer, grads, disc_vars)
+
+        def det_loss():
+            out = self.network(x, training=True)
+            task, terms = self._task_loss(y, out)
+            shapes = losses.normalize_shape(self.soft_points(out), self.input_size)
+            with self._scratch_scope():  # same batch statistics as the discriminator's own update
+                logits = self.discriminator(ops.concatenate([real, shapes], axis=0), training=True)
+            adv = losses.adversarial_loss(logits[n:])
+            return task + self.adv_weight * adv, (terms, adv)
+
+        for _ in range(self.det_steps):
+            total, (terms, adv), grads = self._value_and_grad(det_loss, det_vars)
+            self._apply(self.det_optimizer, grads, det_vars)
+        self.optimizer.iterations.assign_add(1)
+
+        self._loss_tracker.update_state(total)
+        for name, value in {**terms, "adv": adv, "disc_loss": d_loss, "disc_acc": d_acc}.items():
+            self._trackers[name].update_state(value)
+        return self.get_metrics_result()
+
+    def _value_and_grad(self, fn, variables):
+        """``fn() -> (loss, aux)``; returns ``(loss, aux, grads of loss w.r.t. variables)`` on any backend.
+
+        Non-trainable updates made by ``fn`` (batch-norm statistics) are kept."""
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            with tf.GradientTape() as tape:
+                loss, aux = fn()
+            grads = tape.gradient(loss, variables)
+        elif backend == "torch":
+            import torch
+
+            loss, aux = fn()
+            values = [v.value for v in variables]
+            grads = torch.autograd.grad(loss, values, allow_unused=True)
+        elif backend == "jax":
+            import jax
+
+            diff = {id(v) for v in variables}
+            others = [v for v in self.variables if id(v) not in diff]
+            other_values = [v.value for v in others]
+            updated = [v for v in others if not v.trainable]
+
+            def pure(values):
+                mapping = list(zip(variables, values)) + list(zip(others, other_values))
+                with keras.StatelessScope(state_mapping=mapping) as scope:
+                    loss, aux = fn()
+                return loss, (aux, [scope.get_current_value(v) for v in updated])
+
+            (loss, (aux, updates)), grads = jax.value_and_grad(pure, has_aux=True)([v.value for v in variables])
+            for v, value in zip(updated, updates):
+                v.assign(value)
+        else:
+            raise ValueError(f"KERAS_BACKEND={backend!r}: the adversarial step supports tensorflow, jax, torch")
+        grads = [ops.zeros_like(v.value) if g is None else g for g, v in zip(grads, variables)]
+        return loss, aux, grads
+
+    @staticmethod
+    def _apply(optimizer, grads, variables):
+        if keras.backend.backend() == "torch":
+            import torch
+
+            with torch.no_grad():
+                optimizer.apply(grads, variables)
+        else:
+            optimizer.apply(grads, variables)
+
