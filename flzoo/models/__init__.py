@@ -1,0 +1,123 @@
+"""Model builders: ``build(variant, backbone, input_size, **options) -> LandmarkModel``.
+
+Importing this package is cheap; Keras is imported when a model is built. Architecture choices and parameter
+counts are in docs/models.md.
+"""
+
+VARIANTS = ("direct", "cascaded", "distribution", "heatmap_reg", "pwc", "pwc_disc", "hybrid", "hybrid_disc")
+BACKBONES = ("vgg19_fcn", "lite")
+
+# Output channels of the map variants: 68 landmarks, plus a background channel except for the distribution.
+MAP_CHANNELS = {"distribution": 68, "heatmap_reg": 69, "pwc": 69, "pwc_disc": 69, "hybrid": 69, "hybrid_disc": 69}
+ADVERSARIAL = ("pwc_disc", "hybrid_disc")
+
+# input_size=None picks these: the paper's 224 (112 for its DAN), 128 for the lite models.
+DEFAULT_INPUT_SIZE = {("cascaded", "vgg19_fcn"): 112, ("cascaded", "lite"): 112, "vgg19_fcn": 224, "lite": 128}
+
+# Options build() hands to LandmarkModel (training / decoding settings, kept in the config for rebuilding).
+MODEL_OPTIONS = ("decoding", "alpha", "beta", "adv_weight", "disc_steps", "det_steps")
+
+# Direct-regression head per backbone: hidden Dense sizes and dropout before the first.
+DIRECT_HEAD = {"vgg19_fcn": {"hidden": (1024, 256), "dropout": 0.5}, "lite": {"hidden": (256,), "dropout": 0.25}}
+
+
+def _architecture_options(variant, backbone):
+    """Names of the architecture options ``build`` accepts for this variant and backbone."""
+    if variant == "cascaded":
+        return ("mean_shape", "stages")
+    names = ("width",) if backbone == "lite" else ()
+    if variant == "direct":
+        names += ("dropout",)
+    return names
+
+
+def _check(variant, backbone, input_size, options):
+    if variant not in VARIANTS:
+        raise ValueError(f"variant={variant!r}: expected one of {', '.join(VARIANTS)}")
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone={backbone!r}: expected one of {', '.join(BACKBONES)}")
+    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size <= 0:
+        raise ValueError(f"input_size={input_size!r}: expected a positive integer")
+    if variant != "cascaded" and input_size % 32:
+        raise ValueError(f"input_size={input_size}: the {backbone} backbone needs a multiple of 32 "
+                         f"(five stride-2 steps whose maps the heads add back together)")
+    allowed = _architecture_options(variant, backbone) + MODEL_OPTIONS
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"build option(s) {', '.join(unknown)} not understood for variant={variant!r}, "
+                         f"backbone={backbone!r}: expected some of {', '.join(allowed)}")
+    width = options.get("width", 1.0)
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or width <= 0:
+        raise ValueError(f"width={width!r}: expected a positive number (the lite channel multiplier)")
+
+
+def resolve_input_size(variant, backbone, input_size=None):
+    if input_size is not None:
+        return input_size
+    return DEFAULT_INPUT_SIZE.get((variant, backbone), DEFAULT_INPUT_SIZE.get(backbone))
+
+
+def build_network(variant, backbone="vgg19_fcn", input_size=None, **options):
+    """The Keras networks of a variant: ``(network, stride, discriminator or None)``.
+
+    ``stride`` is the output stride of the map variants (1 for the paper's FCN, 4 for lite) and 1 for the
+    point variants. Options meant for ``LandmarkModel`` (``MODEL_OPTIONS``) are accepted and ignored here."""
+    import keras
+
+    from flzoo.models import backbones, heads
+    from flzoo.models.discriminator import discriminator
+    from flzoo.models.layers import GreyInput
+
+    input_size = resolve_input_size(variant, backbone, input_size)
+    _check(variant, backbone, input_size, options)
+    arch = {k: v for k, v in options.items() if k not in MODEL_OPTIONS}
+
+    if variant == "cascaded":
+        from flzoo.models.cascaded import cascaded_network
+
+        scale = "lite" if backbone == "lite" else "paper"
+        return cascaded_network(input_size=input_size, scale=scale, **arch), 1, None
+
+    width = arch.pop("width", 1.0)
+    image = keras.Input((input_size, input_size, 3), name="image")
+    grey = GreyInput(name="grey")(image)
+    features = backbones.backbone_features(backbone, grey, **({"width": width} if backbone == "lite" else {}))
+    if variant == "direct":
+        head = dict(DIRECT_HEAD[backbone])
+        head["dropout"] = arch.pop("dropout", head["dropout"])
+        output, stride = heads.direct(features, input_size, **head), 1
+    elif backbone == "lite":
+        output, stride = heads.lite_maps(features, MAP_CHANNELS[variant], width=width), 4
+    else:
+        output, stride = heads.fcn8s(features, MAP_CHANNELS[variant]), 1
+    network = keras.Model(image, output, name=f"{variant}_{backbone}")
+    disc = discriminator() if variant in ADVERSARIAL else None
+    return network, stride, disc
+
+
+def build(variant, backbone="vgg19_fcn", input_size=None, **options):
+    """Build a variant as a ``LandmarkModel`` whose ``build_config()`` rebuilds it with ``build(**config)``.
+
+    ``input_size=None`` picks the default for the variant and backbone (``DEFAULT_INPUT_SIZE``); the config
+    records the resolved size. Options: ``width`` (lite channel multiplier), ``dropout`` (direct),
+    ``mean_shape`` / ``stages`` (cascaded), and the ``LandmarkModel`` settings in ``MODEL_OPTIONS``."""
+    from flzoo.models.landmark_model import LandmarkModel
+
+    input_size = resolve_input_size(variant, backbone, input_size)
+    network, stride, disc = build_network(variant, backbone, input_size, **options)
+    config = {"variant": variant, "backbone": backbone, "input_size": input_size, **_plain(options)}
+    model_options = {k: v for k, v in options.items() if k in MODEL_OPTIONS}
+    return LandmarkModel(network, variant, input_size, stride=stride, discriminator=disc, config=config,
+                         **model_options)
+
+
+def _plain(options):
+    """Options as JSON-ready values (a numpy mean shape becomes nested lists) for ``config.json``."""
+    out = {}
+    for key, value in options.items():
+        out[key] = value.tolist() if hasattr(value, "tolist") else value
+    return out
+
+
+__all__ = ["VARIANTS", "BACKBONES", "MAP_CHANNELS", "ADVERSARIAL", "DEFAULT_INPUT_SIZE", "MODEL_OPTIONS",
+           "build", "build_network", "resolve_input_size"]

@@ -1,0 +1,23 @@
+"""The paper's shape discriminator: (B, 68, 2) normalised shape -> (B, 1) logit.
+
+flatten (136) -> Dense 128 -> BN -> ReLU -> Dense 128 -> BN -> ReLU -> Dense 1: 34,689 trainable parameters.
+Every layer is named ``disc_*`` so the adversarial train step can select the discriminator's variables by
+name (variable paths inside a nested functional model carry no model prefix). Which normalised frame the
+shapes are given in is the losses' business (``flzoo/losses.py``).
+"""
+
+import keras
+from keras import layers
+
+NUM_POINTS = 68
+
+
+def discriminator(hidden=(128, 128), name="discriminator"):
+    shape = keras.Input((NUM_POINTS, 2), name="disc_input")
+    x = layers.Flatten(name="disc_flatten")(shape)
+    for i, units in enumerate(hidden, start=1):
+        x = layers.Dense(units, name=f"disc_fc{i}")(x)
+        x = layers.BatchNormalization(name=f"disc_fc{i}_bn")(x)
+        x = layers.ReLU(name=f"disc_fc{i}_relu")(x)
+    logit = layers.Dense(1, name="disc_logit")(x)
+    return keras.Model(shape, logit, name=name)

@@ -1,0 +1,54 @@
+"""Custom Keras layers used inside flzoo networks.
+
+Each is registered under the ``flzoo`` package so that a serialised network (``get_config`` / ``to_json``)
+rebuilds with ``keras.saving.deserialize_keras_object`` on any backend. Only ``keras.ops`` is used.
+"""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="flzoo")
+class GreyInput(keras.layers.Layer):
+    """RGB ``(B, H, W, 3)`` in [0, 255] -> one grey channel ``(B, H, W, 1)`` = mean(R, G, B) * scale + offset.
+
+    The paper's models take the channel mean as grey; doing it inside the network means exported graphs need
+    no pre-processing besides the crop."""
+
+    def __init__(self, scale=1.0 / 255.0, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+        self.offset = float(offset)
+
+    def call(self, inputs):
+        grey = ops.mean(ops.cast(inputs, self.compute_dtype), axis=-1, keepdims=True)
+        return grey * self.scale + self.offset
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (1,)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset}
+
+
+@keras.saving.register_keras_serializable(package="flzoo")
+class PixelCoordinates(keras.layers.Layer):
+    """Normalised points -> input pixels: ``p * input_size + (input_size - 1) / 2``.
+
+    Regression heads predict points centred on the crop and in units of its side, which keeps the last
+    Dense layer's outputs near zero at initialisation; pixel centres sit at integer coordinates, so the crop's
+    centre is ``(S - 1) / 2``."""
+
+    def __init__(self, input_size, **kwargs):
+        super().__init__(**kwargs)
+        self.input_size = int(input_size)
+
+    def call(self, inputs):
+        size = float(self.input_size)
+        return ops.cast(inputs, self.compute_dtype) * size + (size - 1.0) / 2.0
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "input_size": self.input_size}
