@@ -1,0 +1,450 @@
+"""The training run: data, model, segments of ``model.fit``, validation, early stopping, checkpoints, logs.
+
+Training advances in segments: each ``fit`` call covers the steps up to the next event (validation, checkpoint
+or the end), so validation and checkpointing happen between ``fit`` calls, where every backend (JAX included)
+has its state in the model's variables. ``StepRange`` maps a segment's batch ``i`` to the global step's
+``(epoch, index)`` of the training ``FaceBatches``, whose batches are a pure function of ``(seed, epoch,
+index)``: a resumed run feeds exactly the batches an uninterrupted run would.
+
+Keras must be imported by the caller's choice of backend; this module imports it inside functions.
+"""
+
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from flzoo.train import checkpoint
+from flzoo.train import recipe as recipes
+
+
+def nme(pred, gt):
+    """Per-face NME: mean point error / distance between points 36 and 45 (outer eye corners) of the truth."""
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    norm = np.linalg.norm(gt[:, 36] - gt[:, 45], axis=-1)
+    return np.linalg.norm(pred - gt, axis=-1).mean(axis=-1) / np.maximum(norm, 1e-6)
+
+
+class RunError(ValueError):
+    """A run that cannot start or continue; the message names the folder / key / value and what was expected."""
+
+
+def _step_range_class():
+    import keras
+
+    class StepRange(keras.utils.PyDataset):
+        """Global steps ``[start, stop)`` of an endless sequence of epochs of ``batches``."""
+
+        def __init__(self, batches, start, stop):
+            super().__init__()
+            self.batches, self.start, self.stop = batches, start, stop
+            self.per_epoch = len(batches)
+
+        def __len__(self):
+            return self.stop - self.start
+
+        def __getitem__(self, i):
+            epoch, index = divmod(self.start + i, self.per_epoch)
+            if self.batches.epoch != epoch:
+                self.batches.set_epoch(epoch)
+            return self.batches[index]
+
+    return StepRange
+
+
+def _write_json(path, value):
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------ data
+
+
+def load_faces(recipe, data_root):
+    """``(train, val)`` faces: the recipe's training subsets, split by photo (validation never sees a test set)."""
+    from flzoo.data import discover, split_train_val
+
+    data = recipe["data"]
+    found = discover(data_root)
+    missing = [s for s in data["subsets"] if s not in found]
+    if missing:
+        raise RunError(f"data root {data_root}: subset(s) {missing} not found (data.subsets asks for "
+                       f"{data['subsets']}; present: {sorted(found) or 'none'})")
+    faces = [f for s in data["subsets"] for f in found[s]]
+    train, val = split_train_val(faces, data["val_fraction"], seed=recipe["seed"])
+    if data["max_faces"]:
+        train = train[:data["max_faces"]]
+    if data["max_val_faces"]:
+        val = val[:data["max_val_faces"]]
+    if len(train) < recipe["train"]["batch_size"]:
+        raise RunError(f"{len(train)} training faces are fewer than train.batch_size = "
+                       f"{recipe['train']['batch_size']}; raise data.max_faces or lower the batch size")
+    if not val:
+        raise RunError(f"data.val_fraction = {data['val_fraction']} left no validation faces; raise it")
+    return train, val
+
+
+# ------------------------------------------------------------------ devices, model
+
+
+def setup_distribution(recipe):
+    """Switch on data-parallel training when the recipe asks; returns ``(scope factory, device count)``.
+
+    JAX: ``keras.distribution.DataParallel`` over the local devices (set before the model is built, so every
+    variable is created replicated and every batch is sharded). TensorFlow: ``tf.distribute.MirroredStrategy``;
+    the model is built and compiled in its scope and ``fit`` splits each batch across replicas."""
+    import contextlib
+
+    import keras
+
+    dist = recipe["distribute"]
+    if not dist["enabled"]:
+        return contextlib.nullcontext, 1
+    backend = keras.backend.backend()
+    wanted = dist["devices"]
+    if backend == "jax":
+        devices = keras.distribution.list_devices()
+        if wanted:
+            if wanted > len(devices):
+                raise RunError(f"distribute.devices = {wanted} but JAX sees {len(devices)} device(s): {devices}")
+            devices = devices[:wanted]
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        scope, count = contextlib.nullcontext, len(devices)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
+                  [d.name for d in tf.config.list_logical_devices("CPU")]
+        if wanted:
+            if wanted > len(devices):
+                raise RunError(f"distribute.devices = {wanted} but TensorFlow sees {len(devices)} device(s): "
+                               f"{devices}")
+            devices = devices[:wanted]
+        strategy = tf.distribute.MirroredStrategy(devices)
+        scope, count = strategy.scope, strategy.num_replicas_in_sync
+    else:
+        raise RunError(f"distribute.enabled = true is supported on the jax and tensorflow backends, not {backend!r}; "
+                       f"use --backend jax or --backend tensorflow, or set distribute.enabled=false")
+    if recipe["train"]["batch_size"] % count:
+        raise RunError(f"train.batch_size = {recipe['train']['batch_size']} does not split over {count} devices; "
+                       f"expected a multiple of {count}")
+    return scope, count
+
+
+def make_optimizer(recipe):
+    import keras
+
+    t = recipe["train"]
+    if t["optimizer"] == "adam":
+        return keras.optimizers.Adam(t["learning_rate"])
+    if t["optimizer"] == "adamw":
+        return keras.optimizers.AdamW(t["learning_rate"])
+    return keras.optimizers.SGD(t["learning_rate"], momentum=0.9)
+
+
+def jit_setting(recipe):
+    import keras
+
+    jit = recipe["train"]["jit_compile"]
+    if recipe["train"]["run_eagerly"]:
+        return False
+    if jit == "auto":  # XLA makes TF training ~4x slower on CPU (docs/training.md); JAX needs jit to be usable
+        return keras.backend.backend() == "jax"
+    return jit
+
+
+def build_model(recipe):
+    import keras
+
+    from flzoo.models import build
+
+    m = recipe["model"]
+    keras.utils.set_random_seed(recipe["seed"])
+    try:
+        model = build(m["variant"], m["backbone"], m["input_size"], **m["options"])
+    except (TypeError, ValueError) as err:
+        raise RunError(f"model section (variant={m['variant']!r}, backbone={m['backbone']!r}, "
+                       f"input_size={m['input_size']!r}, options={m['options']!r}): {err}") from None
+    model.compile(optimizer=make_optimizer(recipe), jit_compile=jit_setting(recipe),
+                  run_eagerly=recipe["train"]["run_eagerly"])
+    return model
+
+
+# ------------------------------------------------------------------ validation, overlays
+
+
+def validate(model, batches, batch_size):
+    """``(per-face NME array, first predictions)`` over the validation batches (no augmentation).
+
+    The last batch is padded to the full batch size so every call has one shape (no recompiling, and a batch
+    that splits evenly across devices)."""
+    errors, preds = [], []
+    for i in range(len(batches)):
+        x, y = batches[i]
+        n = len(x)
+        if n < batch_size:
+            x = np.concatenate([x, np.repeat(x[-1:], batch_size - n, axis=0)])
+        p = np.asarray(model.predict_points(x, batch_size=len(x)))[:n]
+        errors.append(nme(p, y["points"]))
+        preds.append(p)
+    return np.concatenate(errors), np.concatenate(preds)
+
+
+def write_overlays(folder, batches, preds, count, step, val_nme):
+    """Draw ground truth (green) and prediction (red) on the first ``count`` validation crops."""
+    import cv2
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    done = 0
+    for i in range(len(batches)):
+        x, y = batches[i]
+        for crop, gt in zip(x, y["points"]):
+            if done >= count:
+                return
+            pred = preds[done]
+            zoom = max(1, int(math.ceil(256 / crop.shape[0])))
+            img = cv2.cvtColor(np.clip(crop, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+            img = cv2.resize(img, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_LINEAR)
+
+            def at(p):  # pixel centres at integers: scale about -0.5
+                return int(round((p[0] + 0.5) * zoom - 0.5)), int(round((p[1] + 0.5) * zoom - 0.5))
+
+            for p in gt:
+                cv2.circle(img, at(p), 2, (0, 200, 0), -1, cv2.LINE_AA)
+            for p in pred:
+                cv2.circle(img, at(p), 2, (0, 0, 255), -1, cv2.LINE_AA)
+            face_nme = float(nme(pred[None], gt[None])[0])
+            cv2.putText(img, f"step {step} nme {face_nme:.4f}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                        (255, 255, 255), 1, cv2.LINE_AA)
+            tmp = folder / f".val_{done:02d}.png"
+            cv2.imwrite(str(tmp), img)
+            os.replace(tmp, folder / f"val_{done:02d}.png")
+            done += 1
+
+
+def save_best(model, out, extra):
+    """Replace ``best/`` as a whole: write a temporary folder, then swap it in."""
+    from flzoo.weights import save_model
+
+    tmp, best, old = out / ".best-tmp", out / "best", out / ".best-old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_model(model, tmp, extra=extra)
+    if best.exists():
+        os.rename(best, old)
+    os.rename(tmp, best)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover_best(out):
+    """A kill between the two renames of ``save_best`` leaves only ``.best-old``: put it back."""
+    if not (out / "best").exists() and (out / ".best-old").exists():
+        os.rename(out / ".best-old", out / "best")
+
+
+# ------------------------------------------------------------------ the run
+
+
+class _Progress:
+    """A tqdm bar over all steps, advanced by a Keras callback."""
+
+    def __init__(self, total, initial, enabled):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, initial=initial, unit="step", disable=not enabled, file=sys.stderr,
+                        dynamic_ncols=True, mininterval=1.0)
+
+    def callback(self):
+        import keras
+
+        bar = self.bar
+
+        class _Cb(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                bar.update(1)
+                if logs and "loss" in logs and bar.n % 10 == 0:
+                    bar.set_postfix(loss=f"{float(logs['loss']):.4g}", refresh=False)
+
+        return _Cb()
+
+
+def check_out(out, recipe, resume):
+    """Check the run folder against ``--resume`` before any heavy work; returns the checkpoint to continue
+    from (or None). Refuses an existing run without ``--resume`` and a resume with a different recipe."""
+    import yaml
+
+    out = Path(out)
+    ckpt = checkpoint.latest(out / "checkpoints")
+    saved_path = out / "recipe.yaml"
+    if saved_path.exists() or ckpt is not None:
+        if not resume:
+            raise RunError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
+        if saved_path.exists():
+            saved = yaml.safe_load(saved_path.read_text())
+            mine = recipes.nest(dict(recipes.flatten(recipe)))
+            if mine["model"]["input_size"] is None:  # null = the variant's default, resolved in the saved copy
+                mine["model"]["input_size"] = saved.get("model", {}).get("input_size")
+            diff = recipes.differences(saved, mine)
+            if diff:
+                raise RunError(f"--resume: the recipe differs from the run's {saved_path} in "
+                               f"{', '.join(diff)}; resume with the same recipe and --set values")
+    return ckpt
+
+
+def finished_state(ckpt):
+    """The last checkpoint's ``finished`` reason (``max_steps`` / ``early_stopping``) or None."""
+    return checkpoint.read_state(ckpt).get("finished") if ckpt is not None else None
+
+
+def train(recipe, out, data_root, resume=False, progress=True, log=print):
+    """Run (or resume) the training described by a resolved ``recipe``; returns the metrics dict."""
+    import keras
+
+    out = Path(out)
+    t = recipe["train"]
+    train_faces, val_faces = load_faces(recipe, data_root)
+    scope, n_devices = setup_distribution(recipe)
+    with scope():
+        model = build_model(recipe)
+    recipe["model"]["input_size"] = int(model.input_size)  # the resolved size goes into recipe.yaml
+    ckpt = check_out(out, recipe, resume)
+
+    from flzoo.data import AugmentConfig, FaceBatches
+
+    a = recipe["augment"]
+    augment = AugmentConfig(rotation=a["rotation"], scale=(a["scale_min"], a["scale_max"]), flip=a["flip"],
+                            photometric=a["photometric"]) if a["enabled"] else None
+    size, bs = model.input_size, t["batch_size"]
+    train_batches = FaceBatches(train_faces, size, bs, target=model.target_spec, augment=augment, shuffle=True,
+                                seed=recipe["seed"], drop_remainder=True)
+    val_batches = FaceBatches(val_faces, size, bs, target=model.target_spec, augment=None, shuffle=False,
+                              seed=recipe["seed"])
+    data_id = {"train_faces": len(train_faces), "val_faces": len(val_faces),
+               "steps_per_epoch": len(train_batches),
+               "first_faces": [str(f.image_path.name) for f in train_faces[:3]]}
+
+    out.mkdir(parents=True, exist_ok=True)
+    _recover_best(out)
+    tmp = out / "recipe.yaml.tmp"
+    tmp.write_text(recipes.dump(recipe))
+    os.replace(tmp, out / "recipe.yaml")
+
+    state = {"best_val_nme": None, "best_step": None, "bad_validations": 0, "loss_sums": {}, "loss_steps": 0,
+             "train_s": 0.0, "elapsed_s": 0.0, "finished": None, "steps_per_epoch": len(train_batches),
+             "train_faces": len(train_faces), "val_faces": len(val_faces)}
+    step = 0
+    with scope():
+        checkpoint.build_optimizers(model)
+        if ckpt is not None:
+            loaded = checkpoint.load(ckpt, model)
+            if loaded["data"] != data_id:
+                raise RunError(f"--resume: checkpoint {ckpt} was made on different data ({loaded['data']}); "
+                               f"now {data_id}; expected the same data root, subsets and limits")
+            step = loaded["step"]
+            state = {k: loaded.get(k, v) for k, v in state.items()}
+            _truncate_log(out / "log.jsonl", step)
+            log(f"resuming {out} from step {step} ({ckpt.name})")
+        else:
+            _truncate_log(out / "log.jsonl", 0)  # a run killed before its first checkpoint starts over
+            if resume:
+                log(f"--resume: no checkpoint in {out / 'checkpoints'}; starting from step 0")
+    if state["finished"]:
+        log(f"{out}: the run already finished at step {step} ({state['finished']})")
+        return json.loads((out / "metrics.json").read_text())
+
+    log(f"{recipe['name']}: {keras.backend.backend()} backend, {n_devices} device(s), {len(train_faces)} train / "
+        f"{len(val_faces)} val faces, input {size}, batch {bs}, steps {step}..{t['max_steps']}")
+    StepRange = _step_range_class()
+    bar = _Progress(t["max_steps"], step, progress)
+    callback = bar.callback()
+    started = time.time() - state["elapsed_s"]
+    try:
+        while step < t["max_steps"] and not state["finished"]:
+            stop = min(t["max_steps"], (step // t["val_every"] + 1) * t["val_every"],
+                       (step // t["checkpoint_every"] + 1) * t["checkpoint_every"])
+            t0 = time.time()
+            history = model.fit(StepRange(train_batches, step, stop), epochs=1, verbose=0, shuffle=False,
+                                callbacks=[callback])
+            state["train_s"] += time.time() - t0
+            for name, values in history.history.items():
+                state["loss_sums"][name] = state["loss_sums"].get(name, 0.0) + float(values[-1]) * (stop - step)
+            state["loss_steps"] += stop - step
+            step = stop
+            if step % t["val_every"] == 0 or step == t["max_steps"]:
+                _validate_and_log(model, recipe, out, step, state, val_batches, started, n_devices)
+            if step == t["max_steps"] and not state["finished"]:
+                state["finished"] = "max_steps"
+            if step % t["checkpoint_every"] == 0 or state["finished"]:
+                state["elapsed_s"] = time.time() - started
+                checkpoint.save(out / "checkpoints", step, model, dict(state, data=data_id),
+                                keep=t["keep_checkpoints"])
+    finally:
+        bar.bar.close()
+    metrics = _metrics(recipe, state, step, n_devices, started)
+    _write_json(out / "metrics.json", metrics)
+    log(f"{recipe['name']}: {state['finished']} at step {step}; best val NME {state['best_val_nme']:.4f} at step "
+        f"{state['best_step']} -> {out / 'best'}")
+    return metrics
+
+
+def _truncate_log(path, step):
+    """Drop log lines written after the checkpoint we resume from (they will be written again)."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+def record_validation(state, step, val_nme, patience):
+    """Early-stopping bookkeeping: returns True when ``val_nme`` is a new best; sets ``state["finished"]`` after
+    ``patience`` validations in a row without improvement (None: never)."""
+    if state["best_val_nme"] is None or val_nme < state["best_val_nme"]:
+        state["best_val_nme"], state["best_step"], state["bad_validations"] = val_nme, step, 0
+        return True
+    state["bad_validations"] += 1
+    if patience and state["bad_validations"] >= patience:
+        state["finished"] = "early_stopping"
+    return False
+
+
+def _validate_and_log(model, recipe, out, step, state, val_batches, started, n_devices):
+    t0 = time.time()
+    errors, preds = validate(model, val_batches, recipe["train"]["batch_size"])
+    val_nme = float(errors.mean())
+    if record_validation(state, step, val_nme, recipe["train"]["patience"]):
+        save_best(model, out, {"metrics": {"val_nme": val_nme, "step": step},
+                               "training": {"recipe": recipe["name"], "run": str(out.resolve())}})
+        if recipe["output"]["overlays"]:
+            write_overlays(out / "overlays", val_batches, preds, recipe["output"]["overlays"], step, val_nme)
+    losses = {k: v / max(1, state["loss_steps"]) for k, v in state["loss_sums"].items()}
+    line = {"step": step, "epoch": round(step / state["steps_per_epoch"], 3),
+            "losses": losses, "val_nme": val_nme, "best_val_nme": state["best_val_nme"],
+            "best_step": state["best_step"], "time_s": round(time.time() - started, 2),
+            "val_s": round(time.time() - t0, 2), "images_per_s": round(_ips(recipe, state, step), 2)}
+    with open(out / "log.jsonl", "a") as f:
+        f.write(json.dumps(line) + "\n")
+    state["loss_sums"], state["loss_steps"] = {}, 0
+    _write_json(out / "metrics.json", _metrics(recipe, state, step, n_devices, started))
+
+
+def _ips(recipe, state, step):
+    return step * recipe["train"]["batch_size"] / max(state["train_s"], 1e-9)
+
+
+def _metrics(recipe, state, step, n_devices, started):
+    import keras
+
+    out = {"name": recipe["name"], "variant": recipe["model"]["variant"], "backbone": recipe["model"]["backbone"],
+           "input_size": recipe["model"]["input_size"], "backend": keras.backend.backend(), "devices": n_devices,
+           "step": step, "finished": state["finished"], "best_val_nme": state["best_val_nme"],
+           "best_step": state["best_step"], "validation": "val_nme = mean point error / distance(points 36, 45) "
+           "on the validation split of the training subsets", "train_images_per_s": round(_ips(recipe, state, step), 2),
+           "wall_s": round(time.time() - started, 1), "train_faces": state["train_faces"],
+           "val_faces": state["val_faces"]}
+    return out
