@@ -137,15 +137,20 @@ def setup_distribution(recipe):
     return scope, count
 
 
-def make_optimizer(recipe):
+def make_optimizer(recipe, updates_per_step=1):
+    """``updates_per_step``: optimizer updates in one training step (the adversarial detector makes two)."""
     import keras
 
     t = recipe["train"]
+    lr = t["learning_rate"]
+    if t["lr_schedule"] == "cosine":
+        # A function of the optimizer's own update count, which checkpoints restore: resuming keeps the schedule.
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=t["max_steps"] * updates_per_step, alpha=0.01)
     if t["optimizer"] == "adam":
-        return keras.optimizers.Adam(t["learning_rate"])
+        return keras.optimizers.Adam(lr)
     if t["optimizer"] == "adamw":
-        return keras.optimizers.AdamW(t["learning_rate"])
-    return keras.optimizers.SGD(t["learning_rate"], momentum=0.9)
+        return keras.optimizers.AdamW(lr)
+    return keras.optimizers.SGD(lr, momentum=0.9)
 
 
 def jit_setting(recipe):
@@ -171,7 +176,8 @@ def build_model(recipe):
     except (TypeError, ValueError) as err:
         raise RunError(f"model section (variant={m['variant']!r}, backbone={m['backbone']!r}, "
                        f"input_size={m['input_size']!r}, options={m['options']!r}): {err}") from None
-    model.compile(optimizer=make_optimizer(recipe), jit_compile=jit_setting(recipe),
+    updates = model.det_steps if model.discriminator is not None else 1
+    model.compile(optimizer=make_optimizer(recipe, updates), jit_compile=jit_setting(recipe),
                   run_eagerly=recipe["train"]["run_eagerly"])
     return model
 

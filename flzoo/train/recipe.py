@@ -64,6 +64,8 @@ SCHEMA = {
     "train.batch_size": Key("int", 16, "global batch size (split across devices)", min=1, max=4096),
     "train.optimizer": Key("str", "adam", "optimizer (the paper: Adam)", choices=OPTIMIZERS),
     "train.learning_rate": Key("float", 1e-4, "learning rate", min=0.0, max=1.0, min_open=True),
+    "train.lr_schedule": Key("str", "constant", "'constant' (the paper) or 'cosine' (decay to 1% at max_steps)",
+                             choices=("constant", "cosine")),
     "train.max_steps": Key("int", 200_000, "stop after this many steps at the latest", min=1),
     "train.val_every": Key("int", 1000, "validate every N steps", min=1),
     "train.patience": Key("int", 10, "stop after N validations without a better val NME (null: never)",
