@@ -8,8 +8,9 @@ __version__ = "0.1.0"
 NUM_POINTS = 68
 
 
-def load(name_or_path, **kwargs):
-    """Load a model by registry name, folder path or ``hf://ORG/NAME[@REVISION]`` and return a Landmarker."""
+def load(name_or_path=None, **kwargs):
+    """Load a model by registry name (None: the default model), folder path or ``hf://ORG/NAME[@REVISION]``;
+    returns a Landmarker."""
     from flzoo.inference import load as _load
 
     return _load(name_or_path, **kwargs)

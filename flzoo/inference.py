@@ -1,0 +1,209 @@
+"""One-line inference: detect faces -> crop -> predict -> map the points back to the photo.
+
+``Landmarker.predict_with_matrices`` is the one place where predictions return from the crop to the photo.
+``Landmarker.predict`` adds detection (or user boxes) and the refinement pass: the first crop comes from a face
+box, which is not what the model was trained on, so each face is cropped again from its predicted landmarks
+with the training crop protocol (``flzoo.data.crop.crop_square``) and predicted once more.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from flzoo import NUM_POINTS
+
+DEFAULT_CROP = {"scale": 1.3, "centre": "box"}  # the training crop protocol (flzoo.data.crop.crop_square)
+# A refined crop whose side differs from the first one by more than this factor means the first pass failed
+# (no face in the box, or an untrained model): the first-pass points are kept rather than chasing noise.
+MAX_REFINE_CHANGE = 3.0
+
+
+def read_image(image, where=None):
+    """An RGB uint8 ``(H, W, 3)`` array from a path or an array (grey, grey + 1 channel and RGBA accepted).
+
+    Raises ValueError naming the file or the array's dtype/shape when it cannot be used."""
+    import cv2
+
+    if isinstance(image, (str, Path)):
+        path = Path(image)
+        if not path.is_file():
+            raise ValueError(f"{path}: no such image file")
+        data = np.fromfile(str(path), dtype=np.uint8)  # imdecode copes with non-ASCII paths, imread does not
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        if bgr is None:
+            raise ValueError(f"{path}: not an image OpenCV can read (expected JPEG, PNG, BMP, TIFF, WebP, ...)")
+        return np.ascontiguousarray(bgr[:, :, ::-1])
+    where = where or "image"
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        raise ValueError(f"{where}: expected an RGB uint8 array or a path, got dtype {arr.dtype} "
+                         f"(convert with (x * 255).clip(0, 255).astype('uint8') for 0..1 floats)")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 2:
+        arr = np.stack([arr] * 3, axis=-1)
+    elif arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[:, :, :3]  # RGBA: drop alpha
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"{where}: expected an image (H, W, 3) RGB, (H, W) grey or (H, W, 4) RGBA, "
+                         f"got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{where}: empty image of shape {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def resolve_folder(name_or_path):
+    """A local model folder from a registry name, a folder path or ``hf://ORG/NAME[@REVISION]``."""
+    from flzoo import registry
+
+    spec = str(name_or_path)
+    if spec.startswith("hf://"):
+        repo, _, revision = spec[len("hf://"):].partition("@")
+        if repo.count("/") != 1 or not all(repo.split("/")):
+            raise ValueError(f"{spec!r}: expected hf://ORG/NAME or hf://ORG/NAME@REVISION")
+        from flzoo.hub import download
+
+        return Path(download(repo, revision or None))
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"{path}: expected a model folder (config.json + model.safetensors), got a file")
+        return path
+    if spec in registry.TABLE:
+        return registry.resolve(spec)
+    raise ValueError(f"{spec!r}: not a model name ({', '.join(registry.TABLE)}), an existing folder, "
+                     f"or hf://ORG/NAME[@REVISION]")
+
+
+def load(name_or_path=None, detector="dlib", refine=True, batch_size=32):
+    """Load a model (registry name, folder or ``hf://ORG/NAME[@REV]``; default: the registry's default model)
+    and return a ``Landmarker``. ``detector``: ``"dlib"``, ``None`` (boxes must be given) or a callable."""
+    from flzoo.registry import DEFAULT_MODEL
+    from flzoo.weights import load_model
+
+    spec = DEFAULT_MODEL if name_or_path is None else name_or_path
+    model = load_model(resolve_folder(spec))
+    return Landmarker(model, detector=detector, refine=refine, batch_size=batch_size, name=str(spec))
+
+
+class Landmarker:
+    """A ``LandmarkModel`` with a face detector: photos in, 68 points per face out (photo pixels).
+
+    ``refine``: ``True``/``1`` = one re-crop pass from the predicted points (default), ``0``/``False`` = none,
+    ``n`` = n passes."""
+
+    def __init__(self, model, detector="dlib", refine=True, batch_size=32, name=None, crop=None):
+        from flzoo.detect import get_detector
+
+        self.model = model
+        self.input_size = int(model.input_size)
+        self.detector = get_detector(detector)
+        self.refine = int(refine)
+        if self.refine < 0:
+            raise ValueError(f"refine={refine!r}: expected True/False or a number of passes >= 0")
+        self.batch_size = int(batch_size)
+        self.name = name or getattr(model, "name", "model")
+        cfg = getattr(model, "flzoo_config", None) or {}
+        self.crop = {**DEFAULT_CROP, **(crop or cfg.get("crop") or {})}
+
+    def __repr__(self):
+        return (f"Landmarker({self.name!r}, input_size={self.input_size}, detector={self.detector!r}, "
+                f"refine={self.refine})")
+
+    # ---- the frame change ---------------------------------------------------------------------------------
+
+    def predict_with_matrices(self, images, matrices):
+        """Crop ``images[i]`` through the photo -> crop ``matrices[i]`` (2x3), predict all crops in batches and
+        return ``(N, 68, 2)`` float32 photo coordinates."""
+        from flzoo.data.crop import invert, transform_points, warp
+
+        matrices = np.asarray(matrices, dtype=np.float64)
+        if isinstance(images, np.ndarray) and images.ndim == 3:
+            images = [images] * len(matrices)  # one photo, many faces
+        if matrices.ndim != 3 or matrices.shape[1:] != (2, 3) or len(images) != len(matrices):
+            raise ValueError(f"predict_with_matrices: expected N images and (N, 2, 3) matrices, got "
+                             f"{len(images)} images and matrices of shape {matrices.shape}")
+        if len(matrices) == 0:
+            return np.zeros((0, NUM_POINTS, 2), np.float32)
+        size = self.input_size
+        crops = np.stack([warp(read_image(img, f"image {i}"), m, size)
+                          for i, (img, m) in enumerate(zip(images, matrices))]).astype(np.float32)
+        points = self.model.predict_points(crops, batch_size=self.batch_size)
+        return np.stack([transform_points(invert(m), p.astype(np.float64)) for m, p in zip(matrices, points)]
+                        ).astype(np.float32)
+
+    def box_matrix(self, box):
+        """Photo -> crop matrix for a landmark-box estimate ``(x0, y0, x1, y1)``, with the training protocol."""
+        from flzoo.data.crop import crop_matrix, crop_square
+
+        x0, y0, x1, y1 = box
+        return crop_matrix(*crop_square(np.array([[x0, y0], [x1, y1]]), **self.crop), self.input_size)
+
+    def _refined_matrix(self, points, previous):
+        """The training crop from predicted points, or ``None`` when the points cannot define a sane crop."""
+        from flzoo.data.crop import crop_matrix, crop_square, matrix_scale
+
+        if not np.all(np.isfinite(points)):
+            return None
+        try:
+            m = crop_matrix(*crop_square(points, **self.crop), self.input_size)
+        except ValueError:  # all points on one spot
+            return None
+        change = matrix_scale(m) / matrix_scale(previous)
+        return m if 1 / MAX_REFINE_CHANGE <= change <= MAX_REFINE_CHANGE else None
+
+    # ---- photos -------------------------------------------------------------------------------------------
+
+    def detect(self, image):
+        """Face boxes and scores of one RGB image through the detector: ``[(box, score), ...]``."""
+        from flzoo.detect import normalise_detections
+
+        if self.detector is None:
+            raise ValueError("this Landmarker has no face detector (detector=None): pass boxes= to predict")
+        return normalise_detections(self.detector(image))
+
+    def predict(self, images, boxes=None):
+        """Faces in one photo or a list of photos (RGB uint8 arrays or paths).
+
+        One photo -> a list of faces; a list -> a list of such lists. A face is
+        ``{"points": (68, 2) float32 photo pixels, "box": (x0, y0, x1, y1), "score": float or None}``, most
+        confident first. ``boxes`` (optional) replaces detection: for one photo a list of ``(x0, y0, x1, y1)``
+        landmark-box estimates, for a list of photos one such list per photo. No face -> an empty list."""
+        from flzoo.detect import check_box
+
+        single = not isinstance(images, (list, tuple))
+        batch = [images] if single else list(images)
+        if boxes is not None:
+            boxes = [boxes] if single else list(boxes)
+            if len(boxes) != len(batch):
+                raise ValueError(f"boxes: expected one list of boxes per image ({len(batch)}), got {len(boxes)}")
+        faces, pixels = [], []  # faces: (image index, box, score)
+        for i, item in enumerate(batch):
+            where = str(item) if isinstance(item, (str, Path)) else f"image {i}"
+            img = read_image(item, where)
+            pixels.append(img)
+            if boxes is None:
+                found = self.detect(img)
+            else:
+                found = [(check_box(b, f"boxes for {where}, box {j}"), None) for j, b in enumerate(boxes[i])]
+            faces.extend((i, box, score) for box, score in found)
+
+        results = [[] for _ in batch]
+        if faces:
+            imgs = [pixels[i] for i, _, _ in faces]
+            matrices = [self.box_matrix(box) for _, box, _ in faces]
+            points = self.predict_with_matrices(imgs, matrices)
+            for _ in range(self.refine):
+                refined = [self._refined_matrix(p, m) for p, m in zip(points, matrices)]
+                todo = [k for k, m in enumerate(refined) if m is not None]
+                if not todo:
+                    break
+                new = self.predict_with_matrices([imgs[k] for k in todo], [refined[k] for k in todo])
+                for k, p in zip(todo, new):
+                    points[k], matrices[k] = p, refined[k]
+            for (i, box, score), p in zip(faces, points):
+                results[i].append({"points": p, "box": tuple(float(v) for v in box), "score": score})
+        return results[0] if single else results
+
+
+__all__ = ["load", "Landmarker", "read_image", "resolve_folder"]

@@ -1,0 +1,189 @@
+"""Model files: ``model.safetensors`` + ``config.json`` in a folder.
+
+Tensors are keyed by the STRUCTURAL path Keras uses in ``.weights.h5`` files (``layers/conv2d_1/vars/0``:
+attribute names and class names numbered in order, never the auto-generated layer names, which change between
+sessions). Loading rebuilds the model from flzoo code (``flzoo.models.build(**config["build"])``) and copies the
+tensors in; nothing is unpickled, and every key and shape is checked before the first variable is written, so a
+bad file never leaves a half-loaded model.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+FORMAT = "flzoo"  # safetensors metadata "format"
+
+
+def _version_tuple(text):
+    parts = str(text).split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def check_version(file_version, path):
+    """Refuse files written by an incompatible flzoo: another major version, a newer minor version, or for
+    0.x releases any other minor version (0.x may change the format between minors)."""
+    import flzoo
+
+    ours, theirs = _version_tuple(flzoo.__version__), _version_tuple(file_version)
+    if theirs is None:
+        raise ValueError(f"{path}: flzoo_version={file_version!r} is not a version like '0.1.0'")
+    ok = theirs[0] == ours[0] and (theirs[1] == ours[1] if ours[0] == 0 else theirs[1] <= ours[1])
+    if not ok:
+        raise ValueError(f"{path}: written by flzoo {file_version}, which this flzoo {flzoo.__version__} cannot "
+                         f"read (expected flzoo_version {ours[0]}.{ours[1]}.x); install a matching flzoo")
+
+
+def variable_table(model):
+    """``{structural key: keras Variable}`` for the model's weights, keys as in Keras ``.weights.h5`` files.
+
+    Walks the model with Keras' own saving traversal into an in-memory store, then keeps only the entries whose
+    variables are model weights (not optimizer slots, metric totals or random-seed states)."""
+    from keras.src.saving import saving_lib
+
+    class _MemoryStore(saving_lib.NpzIOStore):  # the isinstance check in _save_state needs this base
+        def __init__(self):
+            self.contents = {}
+
+    store = _MemoryStore()
+    saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="",
+                           visited_saveables=set())
+    weight_ids = {id(v) for v in model.weights}
+    table = {}
+    for path, entry in store.contents.items():
+        if not entry or not all(id(v) in weight_ids for v in entry.values()):
+            continue
+        prefix = "" if path == "__root__" else f"{path}/"
+        for index, var in entry.items():
+            table[f"{prefix}vars/{index}"] = var
+    missing = weight_ids - {id(v) for v in table.values()}
+    if missing:  # a layer the traversal does not reach would be silently lost: refuse instead
+        names = [v.path for v in model.weights if id(v) in missing]
+        raise ValueError(f"cannot key {len(missing)} weight(s) structurally: {names[:5]}")
+    return table
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def save_model(model, folder, extra=None):
+    """Write ``folder/model.safetensors`` and ``folder/config.json`` for a ``LandmarkModel``.
+
+    ``extra`` (a JSON-ready dict) is merged into ``config.json``; its ``metrics`` key fills ``metrics``.
+    Files are written then renamed, so an interrupted save never leaves a truncated file under the final name."""
+    import keras
+    from safetensors.numpy import save_file
+
+    import flzoo
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = variable_table(model)
+    tensors = {key: np.ascontiguousarray(keras.ops.convert_to_numpy(var)) for key, var in table.items()}
+    trainable = {id(v) for v in model.trainable_weights}
+    extra = dict(extra or {})
+    config = {
+        "flzoo_version": flzoo.__version__,
+        "keras_version": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+        "build": _jsonable(model.build_config()),
+        "input_size": int(model.input_size),
+        "num_points": flzoo.NUM_POINTS,
+        "decoding": getattr(model, "decoding", None),
+        "params": {"trainable": int(sum(np.prod(v.shape) for v in model.weights if id(v) in trainable)),
+                   "total": int(sum(np.prod(v.shape) for v in model.weights))},
+        "metrics": _jsonable(extra.pop("metrics", {})),
+    }
+    config.update(_jsonable(extra))
+    tmp_weights = folder / (WEIGHTS_FILE + ".tmp")
+    tmp_config = folder / (CONFIG_FILE + ".tmp")
+    save_file(tensors, str(tmp_weights), metadata={"format": FORMAT, "flzoo_version": flzoo.__version__})
+    tmp_config.write_text(json.dumps(config, indent=2) + "\n")
+    os.replace(tmp_weights, folder / WEIGHTS_FILE)
+    os.replace(tmp_config, folder / CONFIG_FILE)
+    return folder
+
+
+def read_config(folder):
+    """``config.json`` of a model folder, checked for the fields loading needs."""
+    folder = Path(folder)
+    path = folder / CONFIG_FILE
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: not a model folder (expected a folder with {CONFIG_FILE} and {WEIGHTS_FILE})")
+    if not path.is_file():
+        raise ValueError(f"{path}: missing (a model folder needs {CONFIG_FILE} and {WEIGHTS_FILE})")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(config).__name__}")
+    for field in ("flzoo_version", "build"):
+        if field not in config:
+            raise ValueError(f"{path}: missing field {field!r}")
+    if not isinstance(config["build"], dict) or "variant" not in config["build"]:
+        raise ValueError(f"{path}: field 'build' must be the build() kwargs with a 'variant', "
+                         f"got {config['build']!r}")
+    check_version(config["flzoo_version"], path)
+    return config
+
+
+def load_model(folder):
+    """Rebuild the ``LandmarkModel`` saved in ``folder`` and load its weights (all or nothing)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    from flzoo.models import build
+
+    folder = Path(folder)
+    config = read_config(folder)
+    weights_path = folder / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise ValueError(f"{weights_path}: missing (a model folder needs {CONFIG_FILE} and {WEIGHTS_FILE})")
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError) as err:
+        raise ValueError(f"{weights_path}: not a readable safetensors file ({err})") from None
+    try:
+        model = build(**config["build"])
+    except TypeError as err:
+        raise ValueError(f"{folder / CONFIG_FILE}: field 'build' does not fit flzoo.models.build ({err})") from None
+    table = variable_table(model)
+    missing = sorted(set(table) - set(tensors))
+    extra = sorted(set(tensors) - set(table))
+    if missing:
+        raise ValueError(f"{weights_path}: missing tensor {missing[0]!r} ({len(missing)} missing) for "
+                         f"{config['build']}")
+    if extra:
+        raise ValueError(f"{weights_path}: unexpected tensor {extra[0]!r} ({len(extra)} not in the model "
+                         f"built from {config['build']})")
+    for key, var in table.items():
+        if tuple(tensors[key].shape) != tuple(var.shape):
+            raise ValueError(f"{weights_path}: tensor {key!r} has shape {tuple(tensors[key].shape)}, the model "
+                             f"expects {tuple(var.shape)}")
+        if not np.can_cast(tensors[key].dtype, np.dtype(var.dtype), casting="same_kind"):
+            raise ValueError(f"{weights_path}: tensor {key!r} has dtype {tensors[key].dtype}, the model "
+                             f"expects {var.dtype}")
+    for key, var in table.items():  # everything checked: now write
+        var.assign(tensors[key].astype(var.dtype, copy=False))
+    model.flzoo_config = config
+    return model
+
+
+__all__ = ["save_model", "load_model", "read_config", "variable_table", "check_version", "WEIGHTS_FILE",
+           "CONFIG_FILE"]
