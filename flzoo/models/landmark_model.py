@@ -17,7 +17,7 @@ from keras import ops
 from flzoo import losses
 from flzoo.models import decoding as _dec
 
-VARIANTS = ("direct", "cascaded", "distribution", "heatmap_reg", "pwc", "pwc_disc", "hybrid", "hybrid_disc")
+from flzoo.models import VARIANTS
 ADVERSARIAL = ("pwc_disc", "hybrid_disc")
 TARGET_KIND = {"direct": "points", "cascaded": "points", "distribution": "gaussian", "heatmap_reg": "heatmap_reg",
                "pwc": "pwc", "pwc_disc": "pwc", "hybrid": "pwc", "hybrid_disc": "pwc"}

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import yaml
 
-VARIANTS = ("direct", "cascaded", "distribution", "heatmap_reg", "pwc", "pwc_disc", "hybrid", "hybrid_disc")
-ADVERSARIAL = ("pwc_disc", "hybrid_disc")
-BACKBONES = ("vgg19_fcn", "lite")
 # Training may only read the paper's training subsets: validation is carved from them (never a test set).
-TRAIN_SUBSETS = ("afw", "helen_train", "lfpw_train")
+from flzoo.data.datasets import TRAIN_SUBSETS
+from flzoo.models import BACKBONES, VARIANTS
+
+ADVERSARIAL = ("pwc_disc", "hybrid_disc")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
