@@ -1,0 +1,49 @@
+"""The bundled lite models: they load offline, find the astronaut's face, and their recorded Helen-test NME is
+what a fresh evaluation measures (the README quotes these figures)."""
+
+import numpy as np
+import pytest
+
+import flzoo
+from flzoo.registry import list_models
+
+BUNDLED = [m["name"] for m in list_models() if m["available"] and not m["hub_repo"]]
+
+
+def test_at_least_the_default_model_is_bundled():
+    from flzoo.registry import DEFAULT_MODEL
+
+    assert DEFAULT_MODEL in BUNDLED
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_model_predicts_a_face_shape_on_the_astronaut(name, monkeypatch):
+    from skimage import data
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # bundled weights need no Hub
+    faces = flzoo.load(name).predict(data.astronaut())
+    assert len(faces) == 1
+    points = np.asarray(faces[0]["points"])
+    x0, y0, x1, y1 = faces[0]["box"]
+    assert points.shape == (68, 2)
+    # Her face spans about x 175-265, y 85-175 in the 512 x 512 photo.
+    assert 160 < points[:, 0].min() and points[:, 0].max() < 285
+    assert 70 < points[:, 1].min() and points[:, 1].max() < 200
+    outer_left, outer_right = points[36], points[45]
+    nose_tip, mouth_top, chin = points[30], points[51], points[8]
+    assert outer_left[0] + 20 < outer_right[0]  # image-left eye corner is left of the other
+    assert max(outer_left[1], outer_right[1]) < nose_tip[1] < mouth_top[1] < chin[1]
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("name", BUNDLED)
+def test_recorded_helen_nme_matches_a_fresh_evaluation(name, data_root):
+    from flzoo.data.datasets import discover
+    from flzoo.evaluate import evaluate_faces
+    from flzoo.registry import describe, get_entry
+
+    recorded = describe(get_entry(name))
+    assert recorded["nme_subset"] == "helen_test"
+    faces = {"helen_test": discover(data_root)["helen_test"]}
+    fresh = evaluate_faces(flzoo.load(name), faces, boxes="gt", progress=False)["summary"]["helen_test"]["nme"]
+    assert fresh == pytest.approx(recorded["nme"], abs=5e-4)
