@@ -63,7 +63,9 @@ def test_write_refuses_wrong_shapes_and_nan(tmp_path):
         write_pts(tmp_path / "out.pts", bad)
 
 
+@pytest.mark.data
 def test_real_annotation_lies_on_its_image(data_root):
+    """Needs the real 300-W copy: ``data_root`` skips with the reason when it is absent."""
     import cv2
 
     pts = read_pts(data_root / "helen" / "testset" / "296814969_3.pts")

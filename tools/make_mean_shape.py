@@ -1,9 +1,11 @@
 """Compute flzoo/assets/mean_shape_68.json: the mean 68-point shape of the 300-W TRAINING faces.
 
-Each face is put in the crop frame of the crop protocol (a square of side 1.3 x max(landmark-box width, height)
-centred on the landmark-box midpoint) and scaled to the unit square: u = (p - square_origin) / side, so the
-square's outer edges are u = 0 and u = 1. A network of input size S places the shape at ``u * S - 0.5`` pixels
-(pixel centres at integer coordinates, so the square's edges fall at -0.5 and S - 0.5).
+Each face is put in the crop frame of the crop protocol (``flzoo.data.crop_square``: a square of side
+1.3 x max(landmark-box width, height) centred on the landmark-box midpoint) and scaled to the unit square:
+u = (p - square_origin) / side, so the square's outer edges are u = 0 and u = 1. A network of input size S places
+the shape at ``u * S - 0.5`` pixels (pixel centres at integer coordinates, so the square's edges fall at -0.5 and
+S - 0.5). The faces come from ``flzoo.data.discover`` (which reads the 1-based ``.pts`` files through
+``flzoo.data.read_pts``), training subsets only (``TRAIN_SUBSETS``).
 
 Usage: python tools/make_mean_shape.py [--root ../shared/data/300w] [--out flzoo/assets/mean_shape_68.json]
 """
@@ -14,43 +16,24 @@ from pathlib import Path
 
 import numpy as np
 
+from flzoo.data import TRAIN_SUBSETS, crop_square, discover
+
 REPO = Path(__file__).resolve().parent.parent
-# The paper's training subsets, in the official 300-W layout.
-TRAIN_FOLDERS = {"afw": "afw", "helen_train": "helen/trainset", "lfpw_train": "lfpw/trainset"}
 CROP_SCALE = 1.3
-
-
-def read_pts(path):
-    """iBUG .pts -> (68, 2) float64, 0-based (the files are 1-based)."""
-    lines = Path(path).read_text().splitlines()
-    try:
-        start = lines.index("{") + 1
-        end = lines.index("}", start)
-    except ValueError:
-        raise ValueError(f"{path}: expected '{{' and '}}' around the point lines of an iBUG .pts file") from None
-    points = np.array([[float(v) for v in line.split()] for line in lines[start:end]], dtype=np.float64)
-    if points.shape != (68, 2):
-        raise ValueError(f"{path}: expected 68 points of (x, y), found shape {points.shape}")
-    return points - 1.0
 
 
 def unit_crop_points(points, scale=CROP_SCALE):
     """Points in the unit square of the face's crop square (box-centred, side = scale * larger box side)."""
-    lo, hi = points.min(axis=0), points.max(axis=0)
-    centre = (lo + hi) / 2.0
-    side = scale * float(np.max(hi - lo))
-    return (points - (centre - side / 2.0)) / side
+    cx, cy, side = crop_square(points, scale=scale)
+    return (np.asarray(points, dtype=np.float64) - (np.array([cx, cy]) - side / 2.0)) / side
 
 
 def mean_shape(root):
-    root = Path(root)
-    shapes, counts = [], {}
-    for subset, folder in TRAIN_FOLDERS.items():
-        files = sorted((root / folder).glob("*.pts"))
-        counts[subset] = len(files)
-        shapes += [unit_crop_points(read_pts(f)) for f in files]
+    faces = discover(root)
+    counts = {subset: len(faces.get(subset, [])) for subset in TRAIN_SUBSETS}
+    shapes = [unit_crop_points(face.points) for subset in TRAIN_SUBSETS for face in faces.get(subset, [])]
     if not shapes:
-        raise ValueError(f"{root}: no .pts files under {', '.join(TRAIN_FOLDERS.values())}")
+        raise ValueError(f"{root}: no training faces ({', '.join(TRAIN_SUBSETS)}) found (see docs/data.md)")
     return np.mean(shapes, axis=0), counts
 
 
