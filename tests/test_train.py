@@ -1,9 +1,12 @@
-"""Training: checkpoints (write-then-rename, exact restore), the step -> batch mapping, NME, and end-to-end runs
-of flzoo-train on the real data (every variant; the adversarial ones on every backend; SIGKILL + --resume;
-data-parallel on a simulated 2-device JAX mesh)."""
+"""Training: checkpoints (write-then-rename, exact restore, damaged ones skipped), the step -> batch mapping, the
+log truncation on resume, and end-to-end runs of flzoo-train on the real data (every variant; the adversarial
+ones on every backend; SIGKILL + --resume; a damaged newest checkpoint; data-parallel on a simulated 2-device
+JAX mesh)."""
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +20,7 @@ import yaml
 
 from flzoo.paths import REPO_ROOT
 from flzoo.train import checkpoint
-from flzoo.train.loop import nme
+from flzoo.train.checkpoint import RunError
 from flzoo.train.recipe import VARIANTS
 
 # A few faces at 32 px: every variant builds and steps in seconds on 2 CPU cores.
@@ -25,7 +28,7 @@ TINY = ["--set", "data.max_faces=8", "--set", "data.max_val_faces=4", "--set", "
         "--set", "output.overlays=2"]
 
 
-# ---------------------------------------------------------------- unit: checkpoints, mapping, NME
+# ---------------------------------------------------------------- unit: checkpoints, mapping, log
 
 
 def _tiny_model(seed=0):
@@ -109,6 +112,113 @@ def test_checkpoint_refuses_a_different_model(tmp_path):
         checkpoint.load(tmp_path / "step_00000001", other)
 
 
+def _damage(folder, file):
+    """What a dying disk or an interrupted copy leaves: half of ``file``."""
+    path = Path(folder) / file
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+
+
+@pytest.mark.parametrize("file", ["state.json", "state.safetensors"])
+def test_resume_skips_a_damaged_newest_checkpoint_and_reaches_the_same_step(tmp_path, file):
+    x, y = _data()
+    whole = _tiny_model()
+    whole.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    good = checkpoint.save(tmp_path, 4, whole, {"data": {"n": 1}})
+    whole.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    newest = checkpoint.save(tmp_path, 8, whole, {"data": {"n": 1}})
+    expected = _values(whole)
+    _damage(newest, file)
+    if file == "state.json":  # seen without loading the weights (the CLI's check before Keras starts)
+        assert checkpoint.latest(tmp_path) == good
+
+    resumed, messages = _tiny_model(seed=1), []
+    path, state = checkpoint.load_newest(tmp_path, resumed, require=("data",), log=messages.append)
+    assert path == good and state["step"] == 4 and state["data"] == {"n": 1}
+    assert len(messages) == 1 and messages[0].startswith(f"skipping checkpoint {newest}")
+    assert str(newest / file) in messages[0] and "unreadable" in messages[0]
+    resumed.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)  # steps 5..8 again
+    assert checkpoint.save(tmp_path, 8, resumed, {"data": {"n": 1}}) == newest  # replaces the damaged folder
+    for a, b in zip(expected, _values(resumed)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    path, state = checkpoint.load_newest(tmp_path, _tiny_model(seed=2), log=messages.append)
+    assert path == newest and state["step"] == 8 and len(messages) == 1
+
+
+def test_a_damaged_checkpoint_is_a_run_error_naming_file_and_field_and_changes_nothing(tmp_path):
+    path = checkpoint.save(tmp_path, 2, _tiny_model(), {"data": {"n": 1}})
+    text = (path / "state.json").read_text()
+    state = json.loads(text)
+    target = _tiny_model(seed=1)
+    before = _values(target)
+    np.random.seed(5)
+    draw = np.random.rand()
+
+    def check(match, require=("data",)):
+        np.random.seed(5)
+        with pytest.raises(RunError, match=match):
+            checkpoint.load(path, target, require)
+        for a, b in zip(before, _values(target)):  # all or nothing: no variable assigned, RNG untouched
+            np.testing.assert_array_equal(a, b)
+        assert np.random.rand() == draw
+        (path / "state.json").write_text(text)
+
+    json_file, tensors_file = (str(path / n) for n in ("state.json", "state.safetensors"))
+    (path / "state.json").write_text("{garbage")
+    check(f"checkpoint file {re.escape(json_file)} is unreadable .*JSONDecodeError")
+    for field in ("rng", "data"):
+        (path / "state.json").write_text(json.dumps({k: v for k, v in state.items() if k != field}))
+        check(f"{re.escape(json_file)} has no field '{field}'")
+    (path / "state.json").write_text(json.dumps(dict(state, step="2")))
+    check(f"{re.escape(json_file)}: field 'step' is '2'; expected an integer")
+    (path / "state.json").write_text(json.dumps(dict(state, rng={"python": [3]})))
+    check(f"{re.escape(json_file)}: field 'rng' is malformed")
+    _damage(path, "state.safetensors")
+    check(f"checkpoint file {re.escape(tensors_file)} is unreadable .*SafetensorError")
+
+    messages = []
+    with pytest.raises(RunError, match=r"no readable checkpoint in .*step_00000002: checkpoint file .*unreadable"):
+        checkpoint.load_newest(tmp_path, target, log=messages.append)
+    assert len(messages) == 1 and "skipping checkpoint" in messages[0]
+    assert checkpoint.load_newest(tmp_path / "none", target) == (None, None)  # no checkpoint: a fresh start
+
+
+def test_resume_with_no_readable_checkpoint_fails_cleanly(tmp_path):
+    """Found before Keras is imported: exit status 1, the damaged files named, no traceback."""
+    out = tmp_path / "run"
+    for step in (2, 4):
+        folder = out / "checkpoints" / f"step_{step:08d}"
+        folder.mkdir(parents=True)
+        (folder / "state.json").write_text('{"step": ' + str(step) + ', "rng": {"pyth')  # cut mid-write
+        (folder / "state.safetensors").write_bytes(b"")
+    proc = subprocess.run([sys.executable, "-m", "flzoo.train.cli", str(REPO_ROOT / "recipes/lite/pwc.yaml"),
+                           "--out", str(out), "--data", str(tmp_path), "--no-progress", "--resume"],
+                          capture_output=True, text=True, env=_env(), cwd=REPO_ROOT, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "no readable checkpoint" in proc.stderr
+    for step in (2, 4):
+        assert str(out / "checkpoints" / f"step_{step:08d}" / "state.json") in proc.stderr
+
+
+def test_truncate_log_drops_later_lines_and_a_half_written_last_one(tmp_path):
+    from flzoo.train.loop import _truncate_log
+
+    log = tmp_path / "log.jsonl"
+    lines = [json.dumps({"step": s, "val_nme": 0.1}) for s in (2, 4, 6)]
+    half = '{"step": 8, "losses": {"l'  # the process died mid-write
+    messages = []
+    log.write_text("\n".join(lines) + "\n" + half)
+    _truncate_log(log, 6, messages.append)  # resuming from the checkpoint at step 6
+    assert log.read_text().splitlines() == lines
+    assert len(messages) == 1 and "half-written last line 4" in messages[0]
+    log.write_text("\n".join(lines) + "\n" + half)
+    _truncate_log(log, 4, messages.append)
+    assert log.read_text() == lines[0] + "\n" + lines[1] + "\n"
+    log.write_text("\n".join([lines[0], half, lines[1]]) + "\n")  # damage elsewhere is not a kill: refused
+    with pytest.raises(RunError, match=f"{re.escape(str(log))} line 2 is not a log entry"):
+        _truncate_log(log, 4, messages.append)
+
+
 def test_step_range_maps_global_steps_to_epoch_and_index():
     from flzoo.train.loop import _step_range_class
 
@@ -128,13 +238,6 @@ def test_step_range_maps_global_steps_to_epoch_and_index():
     assert len(steps) == 6
     assert [steps[i] for i in range(6)] == [(1, 2), (2, 0), (2, 1), (2, 2), (3, 0), (3, 1)]
     assert steps[0] == (1, 2)  # random access (Keras peeks at items for shapes) still maps correctly
-
-
-def test_nme_normalises_by_the_outer_eye_corners():
-    gt = np.zeros((1, 68, 2))
-    gt[0, 45] = [10.0, 0.0]
-    pred = gt + np.array([3.0, 4.0])  # every point 5 px off; eye distance 10
-    assert nme(pred, gt) == pytest.approx([0.5])
 
 
 # ---------------------------------------------------------------- end to end on the real data
@@ -311,6 +414,35 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(data_root, tmp_path):
     # Resuming a finished run does nothing and says so.
     again = _run(_train_cmd(recipe, broken, *args, "--resume"))
     assert "already finished" in again.stderr
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_resume_after_damage_continues_from_the_previous_good_checkpoint(data_root, tmp_path):
+    """A 6-step run, cut back to what a kill between the step-4 and step-6 checkpoints leaves, then damaged: the
+    step-4 checkpoint truncated and the log ending in a half-written line. --resume skips the damaged checkpoint
+    (saying so), continues from step 2 and ends at step 6 with the weights of the uninterrupted run."""
+    out = tmp_path / "run"
+    args = ["--data", str(data_root), "--set", "train.max_steps=6", "--set", "train.checkpoint_every=2",
+            "--set", "train.val_every=2", "--set", "train.keep_checkpoints=3", "--set", "model.input_size=32",
+            "--set", "train.run_eagerly=true"]
+    _run(_train_cmd("recipes/lite/pwc.yaml", out, *args))
+    before = _final_tensors(out, 6)
+    shutil.rmtree(out / "checkpoints" / "step_00000006")
+    _damage(out / "checkpoints" / "step_00000004", "state.safetensors")
+    with open(out / "log.jsonl", "a") as f:
+        f.write('{"step": 8, "losses": {"l')
+    resumed = _run(_train_cmd("recipes/lite/pwc.yaml", out, *args, "--resume"))
+    assert "skipping checkpoint" in resumed.stderr and "step_00000004/state.safetensors" in resumed.stderr
+    assert "half-written last line" in resumed.stderr and "Traceback" not in resumed.stderr
+    assert "from step 2 (step_00000002)" in resumed.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["step"] == 6 and metrics["finished"] == "max_steps"
+    assert [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()] == [2, 4, 6]
+    after = _final_tensors(out, 6)
+    assert before.keys() == after.keys()
+    for key in before:
+        np.testing.assert_allclose(before[key], after[key], rtol=1e-5, atol=1e-6, err_msg=key)
 
 
 @pytest.mark.data

@@ -3,11 +3,14 @@
 
 from flzoo.train.recipe import RecipeError, load as load_recipe, resolve as resolve_recipe
 
-__all__ = ["RecipeError", "load_recipe", "resolve_recipe", "train"]
+__all__ = ["RecipeError", "RunError", "load_recipe", "resolve_recipe", "train"]
 
 
-def train(recipe, out, data_root, resume=False, progress=True):
-    """Run a resolved recipe (see ``flzoo.train.loop.train``)."""
-    from flzoo.train.loop import train as _train
+def __getattr__(name):
+    """``train`` and ``RunError`` are ``flzoo.train.loop``'s own, imported on first use (keeps the CLI's recipe
+    check fast)."""
+    if name in ("train", "RunError"):
+        from flzoo.train import loop
 
-    return _train(recipe, out, data_root, resume=resume, progress=progress)
+        return getattr(loop, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

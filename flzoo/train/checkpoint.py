@@ -7,7 +7,9 @@ A checkpoint is a folder ``checkpoints/step_00001000/`` holding
 - ``state.json``: step, early-stopping state, running loss sums, elapsed time, the data position and RNG states.
 
 ``rename`` of a complete folder is atomic on POSIX, so a process killed mid-write leaves only a ``.tmp-*`` folder,
-which is ignored and swept on the next save; a folder named ``step_*`` is always complete.
+which is ignored and swept on the next save; a folder named ``step_*`` is complete unless the disk damaged it.
+A damaged one (unreadable ``state.json``, truncated ``state.safetensors``, missing fields) raises ``RunError``
+naming the file and the field; ``load_newest`` then falls back to the newest checkpoint that loads cleanly.
 """
 
 import json
@@ -19,6 +21,13 @@ from pathlib import Path
 import numpy as np
 
 PREFIX = "step_"
+
+
+class RunError(ValueError):
+    """A run that cannot start or continue; the message names the folder / key / value and what was expected.
+
+    Defined here (the lowest module of the run) so that checkpoint errors are the same class the CLI reports;
+    ``flzoo.train.loop.RunError`` is this class."""
 
 
 def _fsync_dir(path):
@@ -133,33 +142,104 @@ def list_checkpoints(folder):
     return sorted(found, key=lambda p: int(p.name[len(PREFIX):]))
 
 
-def latest(folder):
-    found = list_checkpoints(folder)
-    return found[-1] if found else None
+def latest(folder, log=None):
+    """The newest checkpoint under ``folder`` whose ``state.json`` reads cleanly (None: none does). ``log``, if
+    given, is called with a message for each newer checkpoint skipped. (A damaged ``state.safetensors`` shows
+    only on loading: see ``load_newest``.)"""
+    for path in reversed(list_checkpoints(folder)):
+        try:
+            read_state(path)
+        except RunError as err:
+            if log is not None:
+                log(f"skipping checkpoint {path}: {err}")
+            continue
+        return path
+    return None
 
 
 def read_state(path):
-    return json.loads((Path(path) / "state.json").read_text())
+    """The checkpoint's ``state.json`` as a dict with an integer ``step``; ``RunError`` if it is unreadable."""
+    file = Path(path) / "state.json"
+    try:
+        state = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunError(f"checkpoint file {file} is unreadable ({type(err).__name__}: {err}); expected the JSON "
+                       f"written by checkpoint.save") from None
+    if not isinstance(state, dict):
+        raise RunError(f"checkpoint file {file} holds a {type(state).__name__}; expected a JSON object")
+    if not isinstance(state.get("step"), int) or isinstance(state.get("step"), bool):
+        raise RunError(f"checkpoint file {file}: field 'step' is {state.get('step', 'missing')!r}; "
+                       f"expected an integer")
+    return state
 
 
-def load(path, model):
-    """Load checkpoint ``path`` into ``model`` (and its built optimizers); restore RNG states; return the state."""
+def _read_tensors(path):
+    from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
+    file = Path(path) / "state.safetensors"
+    try:
+        return load_file(str(file))
+    except (OSError, SafetensorError, ValueError) as err:
+        raise RunError(f"checkpoint file {file} is unreadable ({type(err).__name__}: {err}); "
+                       f"expected the safetensors file written by checkpoint.save") from None
+
+
+def load(path, model, require=()):
+    """Load checkpoint ``path`` into ``model`` (and its built optimizers); restore RNG states; return the state.
+
+    All or nothing: every file, field (``rng`` plus the names in ``require``), variable count and shape is
+    checked before anything is assigned. A damaged or mismatched checkpoint raises ``RunError`` naming the file
+    and the field, and leaves the model and the RNG states as they were."""
     path = Path(path)
     state = read_state(path)
-    tensors = load_file(str(path / "state.safetensors"))
+    json_file = path / "state.json"
+    for field in ("rng", *require):
+        if field not in state:
+            raise RunError(f"checkpoint file {json_file} has no field {field!r}; expected the state written by "
+                           f"checkpoint.save")
+    tensors = _read_tensors(path)
+    file = path / "state.safetensors"
     groups = {"model": list(model.variables), "optimizer": optimizer_variables(model)}
     for group, variables in groups.items():
-        stored = sorted(k for k in tensors if k.startswith(group + "/"))
+        stored = {k for k in tensors if k.startswith(group + "/")}
         if len(stored) != len(variables):
-            raise ValueError(f"checkpoint {path} holds {len(stored)} {group} variables but the model built from "
-                             f"the recipe has {len(variables)}; expected the same model and optimizer")
+            raise RunError(f"checkpoint {file} holds {len(stored)} {group} variables but the model built from "
+                           f"the recipe has {len(variables)}; expected the same model and optimizer")
         for i, v in enumerate(variables):
-            value = tensors[f"{group}/{i:05d}"]
-            if tuple(value.shape) != tuple(v.shape):
-                raise ValueError(f"checkpoint {path}: {group} variable {i} ({v.path}) has shape {value.shape}, "
-                                 f"the model expects {tuple(v.shape)}")
-            v.assign(value)
-    set_rng_state(state["rng"])
+            key = f"{group}/{i:05d}"
+            if key not in tensors:
+                raise RunError(f"checkpoint {file} has no tensor {key!r} ({v.path}); expected {group}/00000.."
+                               f"{group}/{len(variables) - 1:05d}")
+            if tuple(tensors[key].shape) != tuple(v.shape):
+                raise RunError(f"checkpoint {file}: {group} variable {i} ({v.path}) has shape "
+                               f"{tensors[key].shape}, the model expects {tuple(v.shape)}")
+    before = rng_state()
+    try:
+        set_rng_state(state["rng"])
+    except (KeyError, IndexError, TypeError, ValueError) as err:
+        set_rng_state(before)
+        raise RunError(f"checkpoint file {json_file}: field 'rng' is malformed ({type(err).__name__}: {err}); "
+                       f"expected the Python and NumPy RNG states written by checkpoint.save") from None
+    for group, variables in groups.items():
+        for i, v in enumerate(variables):
+            v.assign(tensors[f"{group}/{i:05d}"])
     return state
+
+
+def load_newest(folder, model, require=(), log=print):
+    """Load the newest checkpoint under ``folder`` that loads cleanly; returns ``(path, state)``, or
+    ``(None, None)`` when there is no checkpoint. Each newer, damaged one is skipped with a ``log`` message
+    saying why; when checkpoints exist but none loads, ``RunError`` lists them with their reasons."""
+    found = list_checkpoints(folder)
+    reasons = []
+    for path in reversed(found):
+        try:
+            return path, load(path, model, require)
+        except RunError as err:
+            log(f"skipping checkpoint {path}: {err}")
+            reasons.append(f"{path.name}: {err}")
+    if found:
+        raise RunError(f"no readable checkpoint in {folder} (" + "; ".join(reasons) + "); expected at least one "
+                       f"intact step_* folder. Remove the damaged folders to restart the run from step 0")
+    return None, None

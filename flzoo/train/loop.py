@@ -19,19 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from flzoo.evaluate import nme
 from flzoo.train import checkpoint
 from flzoo.train import recipe as recipes
-
-
-def nme(pred, gt):
-    """Per-face NME: mean point error / distance between points 36 and 45 (outer eye corners) of the truth."""
-    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
-    norm = np.linalg.norm(gt[:, 36] - gt[:, 45], axis=-1)
-    return np.linalg.norm(pred - gt, axis=-1).mean(axis=-1) / np.maximum(norm, 1e-6)
-
-
-class RunError(ValueError):
-    """A run that cannot start or continue; the message names the folder / key / value and what was expected."""
+from flzoo.train.checkpoint import RunError
 
 
 def _step_range_class():
@@ -226,7 +217,7 @@ def write_overlays(folder, batches, preds, count, step, val_nme):
                 cv2.circle(img, at(p), 2, (0, 200, 0), -1, cv2.LINE_AA)
             for p in pred:
                 cv2.circle(img, at(p), 2, (0, 0, 255), -1, cv2.LINE_AA)
-            face_nme = float(nme(pred[None], gt[None])[0])
+            face_nme = nme(pred, gt)
             cv2.putText(img, f"step {step} nme {face_nme:.4f}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
                         (255, 255, 255), 1, cv2.LINE_AA)
             tmp = folder / f".val_{done:02d}.png"
@@ -281,14 +272,15 @@ class _Progress:
 
 
 def check_out(out, recipe, resume):
-    """Check the run folder against ``--resume`` before any heavy work; returns the checkpoint to continue
-    from (or None). Refuses an existing run without ``--resume`` and a resume with a different recipe."""
+    """Check the run folder against ``--resume`` before any heavy work; returns the newest checkpoint whose
+    ``state.json`` reads cleanly (or None). Refuses an existing run without ``--resume`` and a resume with a
+    different recipe."""
     import yaml
 
     out = Path(out)
-    ckpt = checkpoint.latest(out / "checkpoints")
     saved_path = out / "recipe.yaml"
-    if saved_path.exists() or ckpt is not None:
+    found = checkpoint.list_checkpoints(out / "checkpoints")
+    if saved_path.exists() or found:
         if not resume:
             raise RunError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
         if saved_path.exists():
@@ -300,6 +292,12 @@ def check_out(out, recipe, resume):
             if diff:
                 raise RunError(f"--resume: the recipe differs from the run's {saved_path} in "
                                f"{', '.join(diff)}; resume with the same recipe and --set values")
+    skipped = []
+    ckpt = checkpoint.latest(out / "checkpoints", log=skipped.append)
+    if found and ckpt is None:  # fail before Keras is imported; a damaged state.safetensors shows on loading
+        raise RunError(f"--resume: no readable checkpoint in {out / 'checkpoints'} ({'; '.join(skipped)}); "
+                       f"expected at least one intact step_* folder. Remove the damaged folders to restart the "
+                       f"run from step 0")
     return ckpt
 
 
@@ -319,7 +317,7 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print):
     with scope():
         model = build_model(recipe)
     recipe["model"]["input_size"] = int(model.input_size)  # the resolved size goes into recipe.yaml
-    ckpt = check_out(out, recipe, resume)
+    check_out(out, recipe, resume)
 
     from flzoo.data import AugmentConfig, FaceBatches
 
@@ -347,17 +345,18 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print):
     step = 0
     with scope():
         checkpoint.build_optimizers(model)
+        # A damaged newest checkpoint (half-written by a dying disk, truncated by a copy) is skipped, saying why.
+        ckpt, loaded = checkpoint.load_newest(out / "checkpoints", model, require=("data",), log=log)
         if ckpt is not None:
-            loaded = checkpoint.load(ckpt, model)
             if loaded["data"] != data_id:
                 raise RunError(f"--resume: checkpoint {ckpt} was made on different data ({loaded['data']}); "
                                f"now {data_id}; expected the same data root, subsets and limits")
             step = loaded["step"]
             state = {k: loaded.get(k, v) for k, v in state.items()}
-            _truncate_log(out / "log.jsonl", step)
+            _truncate_log(out / "log.jsonl", step, log)
             log(f"resuming {out} from step {step} ({ckpt.name})")
         else:
-            _truncate_log(out / "log.jsonl", 0)  # a run killed before its first checkpoint starts over
+            _truncate_log(out / "log.jsonl", 0, log)  # a run killed before its first checkpoint starts over
             if resume:
                 log(f"--resume: no checkpoint in {out / 'checkpoints'}; starting from step 0")
     if state["finished"]:
@@ -399,12 +398,30 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print):
     return metrics
 
 
-def _truncate_log(path, step):
-    """Drop log lines written after the checkpoint we resume from (they will be written again)."""
+def _truncate_log(path, step, log=print):
+    """Drop log lines written after the checkpoint we resume from (they will be written again), and a last line
+    half-written by a killed process. Any other unreadable line is a ``RunError`` naming the file and line."""
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in keep))
+    lines = [(n, line) for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1) if line.strip()]
+    keep = []
+    for i, (n, line) in enumerate(lines):
+        try:
+            entry = json.loads(line)
+            entry_step = entry["step"]
+            if not isinstance(entry_step, (int, float)) or isinstance(entry_step, bool):
+                raise TypeError(f"'step' is {entry_step!r}")
+        except (json.JSONDecodeError, TypeError, KeyError) as err:
+            if i == len(lines) - 1:
+                log(f"{path}: dropping the half-written last line {n} ({type(err).__name__}: {err})")
+                break
+            raise RunError(f"{path} line {n} is not a log entry ({type(err).__name__}: {err}); expected one JSON "
+                           f"object with a 'step' per line; fix or delete that line") from None
+        if entry_step <= step:
+            keep.append(line)
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    os.replace(tmp, path)
 
 
 def record_validation(state, step, val_nme, patience):

@@ -20,7 +20,6 @@ import yaml
 from flzoo.data.datasets import TRAIN_SUBSETS
 from flzoo.models import BACKBONES, VARIANTS
 
-ADVERSARIAL = ("pwc_disc", "hybrid_disc")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
