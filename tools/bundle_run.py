@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from flzoo.paths import default_data_root  # noqa: E402
+from flzoo.weights import load_model  # noqa: E402
 
 SUBSET = "helen_test"
 
@@ -55,6 +56,7 @@ def main():
         "nme_subset": SUBSET, "boxes": "gt",
         "nme_detector": round(detector["nme"], 5), "detection_rate": detector.get("detection_rate"),
     }
+    config["decoding"] = load_model(run / "best").decoding  # the decoding the evaluation used
     config["training"] = {**config.get("training", {}), "run": f"docs/runs/{name}"}
     (weights / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 

@@ -17,11 +17,11 @@ from keras import ops
 from flzoo import losses
 from flzoo.models import decoding as _dec
 
-from flzoo.models import VARIANTS
-ADVERSARIAL = ("pwc_disc", "hybrid_disc")
+# flzoo.models (the package __init__) imports this module only inside build(), so there is no import cycle.
+from flzoo.models import ADVERSARIAL, MAP_CHANNELS, VARIANTS
+
 TARGET_KIND = {"direct": "points", "cascaded": "points", "distribution": "gaussian", "heatmap_reg": "heatmap_reg",
                "pwc": "pwc", "pwc_disc": "pwc", "hybrid": "pwc", "hybrid_disc": "pwc"}
-MAP_CHANNELS = {"distribution": 68, "heatmap_reg": 69, "pwc": 69, "pwc_disc": 69, "hybrid": 69, "hybrid_disc": 69}
 # Gaussian target sigma: the paper's 3 px at 224 input, scaled to the map; below ~1 cell a Gaussian is too
 # coarsely sampled for sub-pixel decoding, hence the floor.
 PAPER_SIGMA, PAPER_SIZE, MIN_SIGMA = 3.0, 224, 1.0
@@ -44,12 +44,16 @@ class LandmarkModel(keras.Model):
     ``discriminator``: shape discriminator (adversarial variants only); ``decoding``: ``argmax`` | ``subpixel`` |
     ``soft_argmax``; ``config``: the ``flzoo.models.build`` kwargs; ``alpha`` / ``beta``: hybrid CE / point
     weights; ``adv_weight``: weight of the detector's adversarial term; ``disc_steps`` / ``det_steps``:
-    discriminator then detector updates per batch. Choices and reasons: docs/losses.md."""
+    discriminator then detector updates per batch. Choices and reasons: docs/losses.md.
+    ``decoding=None`` picks the variant's default: the local soft-argmax for hybrid / hybrid_disc, whose point
+    loss trains exactly that estimate, sub-pixel peak refinement otherwise."""
 
-    def __init__(self, network, variant, input_size, stride=1, discriminator=None, decoding="subpixel", config=None,
+    def __init__(self, network, variant, input_size, stride=1, discriminator=None, decoding=None, config=None,
                  alpha=1.0, beta=0.25, adv_weight=DEFAULT_ADV_WEIGHT, disc_steps=1, det_steps=2, **kwargs):
         if variant not in VARIANTS:
             raise ValueError(f"LandmarkModel variant={variant!r}: expected one of {', '.join(VARIANTS)}")
+        if decoding is None:
+            decoding = "soft_argmax" if variant in ("hybrid", "hybrid_disc") else "subpixel"
         if decoding not in _dec.METHODS:
             raise ValueError(f"LandmarkModel decoding={decoding!r}: expected one of "
                              f"{', '.join(_dec.METHODS)}")
