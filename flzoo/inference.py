@@ -21,18 +21,12 @@ MAX_REFINE_CHANGE = 3.0
 def read_image(image, where=None):
     """An RGB uint8 ``(H, W, 3)`` array from a path or an array (grey, grey + 1 channel and RGBA accepted).
 
-    Raises ValueError naming the file or the array's dtype/shape when it cannot be used."""
-    import cv2
-
+    Paths are decoded by the data layer's reader (``flzoo.data.datasets.read_image``), the one image reader for
+    files. Raises ValueError naming the file or the array's dtype/shape when it cannot be used."""
     if isinstance(image, (str, Path)):
-        path = Path(image)
-        if not path.is_file():
-            raise ValueError(f"{path}: no such image file")
-        data = np.fromfile(str(path), dtype=np.uint8)  # imdecode copes with non-ASCII paths, imread does not
-        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-        if bgr is None:
-            raise ValueError(f"{path}: not an image OpenCV can read (expected JPEG, PNG, BMP, TIFF, WebP, ...)")
-        return np.ascontiguousarray(bgr[:, :, ::-1])
+        from flzoo.data.datasets import read_image as read_image_file
+
+        return np.ascontiguousarray(read_image_file(image))
     where = where or "image"
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
@@ -52,18 +46,44 @@ def read_image(image, where=None):
     return np.ascontiguousarray(arr)
 
 
+def check_crop(crop, where):
+    """A crop override (``{"scale": float > 0, "centre": "box" | "centroid"}``, both keys optional; ``None`` ->
+    ``{}``) checked and normalised; ``ValueError`` naming ``where`` (e.g. the config file) otherwise."""
+    from flzoo.data.crop import CENTRES
+
+    if crop is None:
+        return {}
+    if not isinstance(crop, dict):
+        raise ValueError(f"{where}: expected an object {{\"scale\": float > 0, \"centre\": \"box\" | "
+                         f"\"centroid\"}}, got {crop!r}")
+    unknown = sorted(set(crop) - set(DEFAULT_CROP))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; expected 'scale' and/or "
+                         f"'centre'")
+    out = {}
+    if "scale" in crop:
+        scale = crop["scale"]
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not np.isfinite(scale) or scale <= 0:
+            raise ValueError(f"{where}: 'scale' must be a number > 0 (the crop side over the landmark box side, "
+                             f"1.3 in training), got {scale!r}")
+        out["scale"] = float(scale)
+    if "centre" in crop:
+        if crop["centre"] not in CENTRES:
+            raise ValueError(f"{where}: 'centre' must be one of {', '.join(map(repr, CENTRES))}, "
+                             f"got {crop['centre']!r}")
+        out["centre"] = crop["centre"]
+    return out
+
+
 def resolve_folder(name_or_path):
     """A local model folder from a registry name, a folder path or ``hf://ORG/NAME[@REVISION]``."""
     from flzoo import registry
 
     spec = str(name_or_path)
     if spec.startswith("hf://"):
-        repo, _, revision = spec[len("hf://"):].partition("@")
-        if repo.count("/") != 1 or not all(repo.split("/")):
-            raise ValueError(f"{spec!r}: expected hf://ORG/NAME or hf://ORG/NAME@REVISION")
-        from flzoo.hub import download
+        from flzoo import hub  # lazy: huggingface_hub is only needed for hf:// addresses
 
-        return Path(download(repo, revision or None))
+        return Path(hub.download(spec))  # parses and validates the URI (hub.parse_hf_uri): HubError otherwise
     path = Path(spec).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -79,10 +99,13 @@ def load(name_or_path=None, detector="dlib", refine=True, batch_size=32):
     """Load a model (registry name, folder or ``hf://ORG/NAME[@REV]``; default: the registry's default model)
     and return a ``Landmarker``. ``detector``: ``"dlib"``, ``None`` (boxes must be given) or a callable."""
     from flzoo.registry import DEFAULT_MODEL
-    from flzoo.weights import load_model
+    from flzoo.weights import CONFIG_FILE, load_model
 
     spec = DEFAULT_MODEL if name_or_path is None else name_or_path
-    model = load_model(resolve_folder(spec))
+    folder = resolve_folder(spec)
+    model = load_model(folder)
+    # checked here too, where the file is known, so that a bad value names it
+    check_crop((getattr(model, "flzoo_config", None) or {}).get("crop"), f"{folder / CONFIG_FILE}: field 'crop'")
     return Landmarker(model, detector=detector, refine=refine, batch_size=batch_size, name=str(spec))
 
 
@@ -90,7 +113,8 @@ class Landmarker:
     """A ``LandmarkModel`` with a face detector: photos in, 68 points per face out (photo pixels).
 
     ``refine``: ``True``/``1`` = one re-crop pass from the predicted points (default), ``0``/``False`` = none,
-    ``n`` = n passes."""
+    ``n`` = n passes. ``crop``: ``{"scale", "centre"}`` overriding the crop protocol (default: the model's
+    ``config.json`` field ``crop`` if any, else the training protocol ``DEFAULT_CROP``)."""
 
     def __init__(self, model, detector="dlib", refine=True, batch_size=32, name=None, crop=None):
         from flzoo.detect import get_detector
@@ -104,7 +128,8 @@ class Landmarker:
         self.batch_size = int(batch_size)
         self.name = name or getattr(model, "name", "model")
         cfg = getattr(model, "flzoo_config", None) or {}
-        self.crop = {**DEFAULT_CROP, **(crop or cfg.get("crop") or {})}
+        self.crop = {**DEFAULT_CROP, **check_crop(cfg.get("crop"), "the model's config.json: field 'crop'"),
+                     **check_crop(crop, "crop")}
 
     def __repr__(self):
         return (f"Landmarker({self.name!r}, input_size={self.input_size}, detector={self.detector!r}, "
@@ -206,4 +231,4 @@ class Landmarker:
         return results[0] if single else results
 
 
-__all__ = ["load", "Landmarker", "read_image", "resolve_folder"]
+__all__ = ["load", "Landmarker", "read_image", "resolve_folder", "check_crop", "DEFAULT_CROP"]

@@ -1,4 +1,4 @@
-"""`flzoo export`: the exported ONNX graph gives the same points as Keras."""
+"""`flzoo export`: the exported graphs (ONNX, TF SavedModel, LiteRT, OpenVINO) give the same points as Keras."""
 
 import numpy as np
 import pytest
@@ -17,28 +17,46 @@ def model_dir(tmp_path_factory):
     return save_model(build(**BUILD), tmp_path_factory.mktemp("export") / "tiny")
 
 
-def test_onnx_export_matches_keras_on_the_astronaut(model_dir, tmp_path):
-    import onnxruntime as ort
-    from click.testing import CliRunner
+@pytest.fixture(scope="module")
+def landmarker(model_dir):
+    import flzoo
+
+    return flzoo.load(model_dir)
+
+
+@pytest.fixture(scope="module")
+def astronaut_crops(landmarker):
+    """``(crops, keras_points)``: the astronaut's face at three scales, cropped the way Landmarker does."""
     from skimage import data
 
-    import flzoo
-    from flzoo.cli import main
     from flzoo.data.crop import crop_matrix, crop_square, warp
+
+    astronaut = data.astronaut()
+    faces = landmarker.predict(astronaut)
+    assert len(faces) == 1
+    matrices = [crop_matrix(*crop_square(faces[0]["points"], scale=s), 64) for s in (1.1, 1.3, 1.6)]
+    crops = np.stack([warp(astronaut, m, 64) for m in matrices]).astype(np.float32)
+    return crops, landmarker.model.predict_points(crops)
+
+
+def _export(landmarker, path, fmt):
+    from flzoo.commands.predict import export_model
+
+    return export_model(landmarker.model, path, fmt)
+
+
+def test_onnx_export_matches_keras_on_the_astronaut(model_dir, astronaut_crops, tmp_path):
+    import onnxruntime as ort
+    from click.testing import CliRunner
+
+    from flzoo.cli import main
 
     out = tmp_path / "tiny.onnx"
     result = CliRunner().invoke(main, ["export", str(model_dir), "--format", "onnx", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "input 64x64x3" in result.output and out.is_file()
 
-    landmarker = flzoo.load(model_dir)
-    astronaut = data.astronaut()
-    faces = landmarker.predict(astronaut)
-    assert len(faces) == 1
-    # crops of the astronaut's face at three scales, the way Landmarker makes them
-    matrices = [crop_matrix(*crop_square(faces[0]["points"], scale=s), 64) for s in (1.1, 1.3, 1.6)]
-    crops = np.stack([warp(astronaut, m, 64) for m in matrices]).astype(np.float32)
-    keras_points = landmarker.model.predict_points(crops)
+    crops, keras_points = astronaut_crops
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     (onnx_points,) = session.run(None, {session.get_inputs()[0].name: crops})
     assert onnx_points.shape == (3, 68, 2)
@@ -46,6 +64,59 @@ def test_onnx_export_matches_keras_on_the_astronaut(model_dir, tmp_path):
     # batch 1 works too (dynamic batch dimension)
     (one,) = session.run(None, {session.get_inputs()[0].name: crops[:1]})
     np.testing.assert_allclose(one, keras_points[:1], atol=0.05)
+
+
+def test_tf_saved_model_export_matches_keras(landmarker, astronaut_crops, tmp_path):
+    tf = pytest.importorskip("tensorflow", reason="tf_saved_model export needs tensorflow")
+
+    crops, keras_points = astronaut_crops
+    folder = _export(landmarker, tmp_path / "tiny_saved_model", "tf_saved_model")
+    loaded = tf.saved_model.load(str(folder))
+    points = loaded.serve(tf.constant(crops)).numpy()
+    assert points.shape == (3, 68, 2)
+    np.testing.assert_allclose(points, keras_points, atol=0.05)
+
+
+def _litert_interpreter(path):
+    """A LiteRT interpreter: ``ai_edge_litert`` when installed, else TensorFlow's (deprecated) ``tf.lite``."""
+    import warnings
+
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        tf = pytest.importorskip("tensorflow", reason="no LiteRT runtime: neither ai_edge_litert nor tensorflow")
+        Interpreter = getattr(getattr(tf, "lite", None), "Interpreter", None)
+        if Interpreter is None:
+            pytest.skip("no LiteRT runtime: ai_edge_litert is not installed and this tensorflow has no tf.lite")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
+        return Interpreter(model_path=str(path))
+
+
+def test_litert_export_matches_keras(landmarker, astronaut_crops, tmp_path):
+    pytest.importorskip("tensorflow", reason="litert export needs tensorflow")
+    crops, keras_points = astronaut_crops
+    path = _export(landmarker, tmp_path / "tiny.tflite", "litert")
+    interpreter = _litert_interpreter(path)
+    inp = interpreter.get_input_details()[0]
+    assert tuple(inp["shape_signature"]) == (-1, 64, 64, 3)  # dynamic batch
+    interpreter.resize_tensor_input(inp["index"], crops.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(inp["index"], crops)
+    interpreter.invoke()
+    points = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    assert points.shape == (3, 68, 2)
+    np.testing.assert_allclose(points, keras_points, atol=0.05)
+
+
+def test_openvino_export_matches_keras(landmarker, astronaut_crops, tmp_path):
+    ov = pytest.importorskip("openvino", reason="openvino is not installed (pip install openvino)")
+    crops, keras_points = astronaut_crops
+    path = _export(landmarker, tmp_path / "tiny.xml", "openvino")
+    compiled = ov.Core().compile_model(str(path), "CPU")
+    points = np.asarray(compiled(crops)[compiled.output(0)])
+    assert points.shape == (3, 68, 2)
+    np.testing.assert_allclose(points, keras_points, atol=0.05)
 
 
 def test_export_errors_name_the_problem(model_dir, tmp_path):

@@ -235,9 +235,10 @@ def test_grey_rgba_tiny_and_huge_images(landmarker, astronaut):
 def test_unusable_inputs_raise_clear_errors(landmarker, tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"this is not a jpeg")
-    with pytest.raises(ValueError, match=r"broken\.jpg: not an image OpenCV can read"):
+    # paths are read by the data layer's reader (flzoo.data.datasets.read_image): its messages name the file
+    with pytest.raises(ValueError, match=r"broken\.jpg: not a readable image"):
         landmarker.predict(str(bad))
-    with pytest.raises(ValueError, match=r"missing\.png: no such image file"):
+    with pytest.raises(ValueError, match=r"missing\.png: image file not found"):
         landmarker.predict(tmp_path / "missing.png")
     with pytest.raises(ValueError, match="image 0: expected an RGB uint8 array or a path, got dtype float64"):
         landmarker.predict(np.zeros((50, 50, 3)))
@@ -280,15 +281,47 @@ def test_load_resolves_names_folders_and_hub_uris(model_dir, tmp_path, monkeypat
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(ValueError, match="expected a model folder"):
         flzoo.load(tmp_path / "file.txt")
+    # hf:// addresses are parsed and checked by flzoo.hub (before any network access)
+    with pytest.raises(flzoo.hub.HubError, match=r"'hf://a/b@': empty revision after '@'"):
+        resolve_folder("hf://a/b@")
+    with pytest.raises(ValueError, match=r"'hf://just-a-name': expected 'hf://ORG/NAME\[@REVISION\]'"):
+        flzoo.load("hf://just-a-name")
     asked = []
-    monkeypatch.setattr(flzoo.hub, "download", lambda repo, revision=None: asked.append((repo, revision))
-                        or model_dir)
+    monkeypatch.setattr(flzoo.hub, "download", lambda uri: asked.append(flzoo.hub.parse_hf_uri(uri)) or model_dir)
     lm = flzoo.load("hf://org/tiny@v1")
     assert asked == [("org/tiny", "v1")] and lm.input_size == 64
     flzoo.load("hf://org/tiny")
     assert asked[-1] == ("org/tiny", None)
-    with pytest.raises(ValueError, match="expected hf://ORG/NAME"):
-        flzoo.load("hf://just-a-name")
+
+
+def test_crop_from_config_is_checked_and_applied(model_dir, tmp_path):
+    import json
+    import re
+    import shutil
+
+    import flzoo
+    from flzoo.inference import Landmarker
+
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    for bad, why in [({"scale": 0}, "'scale' must be a number > 0"), ({"scale": "1.3"}, "'scale' must be"),
+                     ({"centre": "middle"}, "'centre' must be one of 'box', 'centroid'"),
+                     ({"size": 2}, "unknown key"), (1.3, "expected an object")]:
+        (folder / "config.json").write_text(json.dumps({**cfg, "crop": bad}))
+        with pytest.raises(ValueError, match=rf"{re.escape(str(folder / 'config.json'))}: field 'crop': .*{why}"):
+            flzoo.load(folder, detector=None)
+    (folder / "config.json").write_text(json.dumps({**cfg, "crop": {"scale": 1.5}}))
+    assert flzoo.load(folder, detector=None).crop == {"scale": 1.5, "centre": "box"}
+    fake = ConstantModel(_ring(64, 0.7))
+    fake.flzoo_config = {"crop": {"centre": "centroid"}}
+    assert Landmarker(fake, detector=None).crop == {"scale": 1.3, "centre": "centroid"}
+    assert Landmarker(fake, detector=None, crop={"scale": 2}).crop == {"scale": 2.0, "centre": "centroid"}
+    with pytest.raises(ValueError, match=r"crop: 'scale' must be a number > 0"):
+        Landmarker(fake, detector=None, crop={"scale": -1})
+    fake.flzoo_config = {"crop": {"scale": float("nan")}}
+    with pytest.raises(ValueError, match=r"config\.json: field 'crop': 'scale' must be"):
+        Landmarker(fake, detector=None)
 
 
 def test_bundled_entries_read_their_config_and_load_by_name(model_dir, tmp_path, monkeypatch):

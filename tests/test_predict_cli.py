@@ -59,7 +59,7 @@ def test_several_photos_no_face_and_unreadable(model_dir, tmp_path):
                    "--json", str(tmp_path / "r.json")])
     assert result.exit_code == 1
     assert f"no face found in {blank}" in result.output
-    assert f"{broken}: not an image OpenCV can read" in result.output
+    assert f"{broken}: not a readable image" in result.output
     assert (out_dir / "blank_landmarks.png").is_file()
     doc = json.loads((tmp_path / "r.json").read_text())
     assert [(i["image"], i["faces"]) for i in doc["images"]] == [(str(blank), [])]

@@ -1,12 +1,14 @@
 """Benchmark a flzoo network: training images/s (a real ``fit``) and batch-1 inference ms/face.
 
 Training: ``fit`` on random images with the variant's natural simple loss (pixel-wise softmax cross-entropy
-for map variants, as PWC; mean squared error for point variants), Adam, batch 32, no XLA. The first
+for map variants, as PWC; mean squared error for direct; for the cascade, ``flzoo.losses.cascade_point_loss``,
+the point loss on every stage that ``LandmarkModel`` trains it with), Adam, batch 32, no XLA. The first
 ``--warmup`` batches (graph tracing) are not timed. Inference: batch 1 through a compiled function
 (``tf.function`` on TensorFlow, ``jax.jit`` on JAX, eager ``torch.no_grad`` on PyTorch) and, with
 ``--onnx``, through onnxruntime on a ``keras.Model.export(format="onnx")`` file.
 
     KERAS_BACKEND=tensorflow python tools/bench_models.py --variant pwc --backbone lite --onnx
+    KERAS_BACKEND=tensorflow python tools/bench_models.py --variant cascaded --backbone lite   # DAN, 112 px
 
 Prints a human summary and one JSON line. Timings depend on what else the machine runs.
 """
@@ -55,14 +57,21 @@ class BatchTimer:
         self.callback = _Timer()
 
 
-def bench_training(network, batch, warmup, batches, seed=0):
+def bench_training(network, batch, warmup, batches, seed=0, variant=None):
     import keras
 
     rng = np.random.default_rng(seed)
     n = batch * (warmup + batches)
     x = rng.uniform(0, 255, (n,) + tuple(network.input_shape[1:])).astype("float32")
     out_shape = tuple(network.output_shape[1:])
-    if len(out_shape) == 3:  # map variant: one class per output pixel, as PWC labels
+    if variant == "cascaded":  # output (stages, 68, 2); one point target per face, a point loss on every stage
+        from flzoo.losses import cascade_point_loss
+
+        y = rng.uniform(0, network.input_shape[1], (n, 68, 2)).astype("float32")
+
+        def loss(y_true, y_pred):
+            return cascade_point_loss(y_pred, y_true)[0]
+    elif len(out_shape) == 3:  # map variant: one class per output pixel, as PWC labels
         y = rng.integers(0, out_shape[-1], (n,) + out_shape[:2]).astype("int32")
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     else:
@@ -154,7 +163,8 @@ def main(argv=None):
     if args.onnx:
         result.update(bench_onnx(network, x1, args.infer_runs))
     if not args.skip_train:
-        result["train_img_per_s"] = bench_training(network, args.batch, args.warmup, args.train_batches)
+        result["train_img_per_s"] = bench_training(network, args.batch, args.warmup, args.train_batches,
+                                                   variant=args.variant)
     result["load_avg_1min_end"] = os.getloadavg()[0]
     for key, value in result.items():
         print(f"{key:>20}: {value:.2f}" if isinstance(value, float) else f"{key:>20}: {value}")

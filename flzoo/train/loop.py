@@ -167,9 +167,12 @@ def build_model(recipe):
     except (TypeError, ValueError) as err:
         raise RunError(f"model section (variant={m['variant']!r}, backbone={m['backbone']!r}, "
                        f"input_size={m['input_size']!r}, options={m['options']!r}): {err}") from None
-    updates = model.det_steps if model.discriminator is not None else 1
-    model.compile(optimizer=make_optimizer(recipe, updates), jit_compile=jit_setting(recipe),
-                  run_eagerly=recipe["train"]["run_eagerly"])
+    options = {"jit_compile": jit_setting(recipe), "run_eagerly": recipe["train"]["run_eagerly"]}
+    if model.discriminator is None:
+        model.compile(optimizer=make_optimizer(recipe), **options)
+    else:  # each optimizer's schedule counts its own updates: det_steps and disc_steps per training step
+        model.compile(optimizer=make_optimizer(recipe, model.det_steps),
+                      disc_optimizer=make_optimizer(recipe, model.disc_steps), **options)
     return model
 
 
