@@ -94,7 +94,8 @@ def save_model(model, folder, extra=None):
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     table = variable_table(model)
-    tensors = {key: np.ascontiguousarray(keras.ops.convert_to_numpy(var)) for key, var in table.items()}
+    # np.array, not np.ascontiguousarray, which turns a 0-d variable into shape (1,)
+    tensors = {key: np.array(keras.ops.convert_to_numpy(var), order="C") for key, var in table.items()}
     trainable = {id(v) for v in model.trainable_weights}
     extra = dict(extra or {})
     config = {

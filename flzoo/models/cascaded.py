@@ -20,6 +20,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from flzoo.models.layers import GreyInput
+
 NUM_POINTS = 68
 MEAN_SHAPE_FILE = Path(__file__).resolve().parent.parent / "assets" / "mean_shape_68.json"
 
@@ -136,16 +138,6 @@ def landmark_heatmap(points, size):
 
 # Custom layers: registered so a serialised network rebuilds on any backend.
 register = keras.saving.register_keras_serializable(package="flzoo")
-
-
-@register
-class DANGrey(keras.layers.Layer):
-    """RGB 0..255 ``(B, S, S, 3)`` -> grey ``mean(R, G, B) / 255`` ``(B, S, S, 1)``."""
-    def call(self, inputs):
-        return ops.mean(ops.cast(inputs, self.compute_dtype), axis=-1, keepdims=True) / 255.0
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (1,)
 
 
 @register
@@ -292,7 +284,7 @@ def cascaded_network(input_size=112, mean_shape=None, stages=3, scale="paper"):
     spec = SCALES[scale]
 
     image = keras.Input((input_size, input_size, 3), name="image")
-    grey = DANGrey(name="grey")(image)
+    grey = GreyInput(name="grey")(image)
     features, offsets = _sub_network(grey, "s1", spec)
     shape = DANInitialShape(mean_shape, input_size, name="s1_shape")(offsets)
     shapes = [shape]
