@@ -43,11 +43,22 @@ def test_target_spec_tells_the_pipeline_which_maps_to_make(variant, size, stride
     from flzoo.models.landmark_model import LandmarkModel
 
     model = LandmarkModel.__new__(LandmarkModel)  # target_spec needs only these fields
-    model.variant, model.input_size, model.stride = variant, size, stride
+    model.variant, model.input_size, model.stride, model.sigma = variant, size, stride, None
     spec = model.target_spec
     assert isinstance(spec, TargetSpec)
     assert (spec.kind, spec.stride) == (kind, stride)
     assert spec.sigma == pytest.approx(sigma)  # 3 px at 224, in map cells, floored at 1 cell
+
+
+def test_sigma_option_sets_the_gaussian_target_width():
+    from flzoo.models import build
+
+    model = build("heatmap_reg", "lite", 128, sigma=2.0)
+    assert model.target_spec.sigma == 2.0
+    assert build(**model.build_config()).target_spec.sigma == 2.0  # kept in the config the weights carry
+    assert build("heatmap_reg", "lite", 128).target_spec.sigma == 1.0
+    with pytest.raises(ValueError, match="sigma=0"):
+        build("distribution", "lite", 128, sigma=0)
 
 
 def test_config_round_trip_goes_through_build(monkeypatch):

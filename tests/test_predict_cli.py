@@ -83,7 +83,7 @@ def test_list_shows_the_registry():
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert lines[0].split()[:3] == ["name", "variant", "backbone"]
-    assert any(line.startswith("hybrid (default)") for line in lines)
+    assert any(line.startswith("hybrid_disc (default)") for line in lines)
     assert len(lines) == 1 + 8
     doc = json.loads(_run(["list", "pwc*", "--json"]).output)
     assert [e["name"] for e in doc] == ["pwc", "pwc_disc"]

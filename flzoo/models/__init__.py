@@ -15,7 +15,7 @@ ADVERSARIAL = ("pwc_disc", "hybrid_disc")
 DEFAULT_INPUT_SIZE = {("cascaded", "vgg19_fcn"): 112, ("cascaded", "lite"): 112, "vgg19_fcn": 224, "lite": 128}
 
 # Options build() hands to LandmarkModel (training / decoding settings, kept in the config for rebuilding).
-MODEL_OPTIONS = ("decoding", "alpha", "beta", "adv_weight", "disc_steps", "det_steps")
+MODEL_OPTIONS = ("decoding", "alpha", "beta", "adv_weight", "disc_steps", "det_steps", "sigma")
 
 # Direct-regression head per backbone: hidden Dense sizes and dropout before the first.
 DIRECT_HEAD = {"vgg19_fcn": {"hidden": (1024, 256), "dropout": 0.5}, "lite": {"hidden": (256,), "dropout": 0.25}}

@@ -44,12 +44,14 @@ class LandmarkModel(keras.Model):
     ``discriminator``: shape discriminator (adversarial variants only); ``decoding``: ``argmax`` | ``subpixel`` |
     ``soft_argmax``; ``config``: the ``flzoo.models.build`` kwargs; ``alpha`` / ``beta``: hybrid CE / point
     weights; ``adv_weight``: weight of the detector's adversarial term; ``disc_steps`` / ``det_steps``:
-    discriminator then detector updates per batch. Choices and reasons: docs/losses.md.
+    discriminator then detector updates per batch; ``sigma``: Gaussian target std in map cells for distribution /
+    heatmap_reg (None: the paper's 3 px at 224 scaled to the map, at least 1). Choices and reasons: docs/losses.md.
     ``decoding=None`` picks the variant's default: the local soft-argmax for hybrid / hybrid_disc, whose point
     loss trains exactly that estimate, sub-pixel peak refinement otherwise."""
 
     def __init__(self, network, variant, input_size, stride=1, discriminator=None, decoding=None, config=None,
-                 alpha=1.0, beta=0.25, adv_weight=DEFAULT_ADV_WEIGHT, disc_steps=1, det_steps=2, **kwargs):
+                 alpha=1.0, beta=0.25, adv_weight=DEFAULT_ADV_WEIGHT, disc_steps=1, det_steps=2, sigma=None,
+                 **kwargs):
         if variant not in VARIANTS:
             raise ValueError(f"LandmarkModel variant={variant!r}: expected one of {', '.join(VARIANTS)}")
         if decoding is None:
@@ -65,12 +67,15 @@ class LandmarkModel(keras.Model):
         for name, value in (("alpha", alpha), ("beta", beta), ("adv_weight", adv_weight)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"LandmarkModel {name}={value!r}: expected a number >= 0")
+        if sigma is not None and (isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0):
+            raise ValueError(f"LandmarkModel sigma={sigma!r}: expected a number > 0 (map cells) or None")
         kwargs.setdefault("name", f"flzoo_{variant}")
         super().__init__(**kwargs)
         self.network = network
         self.discriminator = discriminator
         self.variant, self.input_size, self.stride, self.decoding = variant, input_size, stride, decoding
         self.alpha, self.beta, self.adv_weight = float(alpha), float(beta), float(adv_weight)
+        self.sigma = None if sigma is None else float(sigma)
         self.disc_steps = _check_int("disc_steps", disc_steps, 1)
         self.det_steps = _check_int("det_steps", det_steps, 1)
         self._config = dict(config) if config is not None else None
@@ -113,7 +118,7 @@ class LandmarkModel(keras.Model):
         """Which ``y["maps"]`` the data pipeline makes for this model (sigma in map cells)."""
         from flzoo.data.targets import TargetSpec
 
-        sigma = max(PAPER_SIGMA * self.input_size / PAPER_SIZE / self.stride, MIN_SIGMA)
+        sigma = self.sigma or max(PAPER_SIGMA * self.input_size / PAPER_SIZE / self.stride, MIN_SIGMA)
         return TargetSpec(kind=TARGET_KIND[self.variant], stride=self.stride, sigma=float(sigma))
 
     def build_config(self):

@@ -1,0 +1,33 @@
+"""The README's results table, from the Helen-test figures recorded in each bundled model's config.json
+(written by tools/bundle_run.py, re-checked against a fresh `flzoo eval` by tests/test_bundled.py).
+
+    python tools/results_table.py
+
+Columns: our lite model (GT crops = the paper's protocol; AUC and failure rate at NME 0.08; dlib boxes), the
+paper's Table 2 figure for the same variant (VGG19-FCN, 224 px, 3,148 training faces; ../shared/paper/NOTES.md)."""
+
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ORDER = ("direct", "cascaded", "distribution", "heatmap_reg", "pwc", "pwc_disc", "hybrid", "hybrid_disc")
+PAPER_HELEN = {"direct": 0.0356, "cascaded": 0.0367, "distribution": 0.0337, "heatmap_reg": 0.0353, "pwc": 0.0334,
+               "pwc_disc": 0.0336, "hybrid": 0.0315, "hybrid_disc": 0.0312}
+
+
+def main():
+    print("| model | steps (best) | Helen NME, GT crops | AUC@0.08 | FR@0.08 | Helen NME, dlib boxes | paper, Helen NME |")
+    print("|---|---|---|---|---|---|---|")
+    for name in ORDER:
+        config = REPO / "flzoo" / "weights" / name / "config.json"
+        if not config.exists():
+            print(f"| {name} | not bundled | | | | | {PAPER_HELEN[name]:.4f} |")
+            continue
+        m = json.loads(config.read_text())["metrics"]
+        print(f"| {name} | {m['step']:,} | {m['nme']:.4f} | {m['auc']:.3f} | {100 * m['fr']:.1f}% | "
+              f"{m['nme_detector']:.4f} | {PAPER_HELEN[name]:.4f} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
