@@ -345,4 +345,8 @@ def test_bundled_entries_read_their_config_and_load_by_name(model_dir, tmp_path,
     assert lm.name == "hybrid" and lm.input_size == 64
     from flzoo.inference import load
 
-    assert load().name == registry.DEFAULT_MODEL  # no name: the registry's default model
+    monkeypatch.setattr(registry, "DEFAULT_MODEL", "hybrid")
+    assert load().name == "hybrid"  # no name: the registry's default model
+    monkeypatch.setattr(registry, "DEFAULT_MODEL", "distribution")
+    with pytest.raises(ValueError, match="'distribution': its weights are not bundled"):
+        load()
