@@ -27,6 +27,7 @@ def signed_errors(results, gt_by_image):
         gt = gt_by_image.get(face["image"])
         if gt is None:
             raise ValueError(f"{face['image']}: no annotation found under the data root")
+        gt = np.asarray(gt, dtype=np.float64)
         error = np.asarray(face["points"], dtype=np.float64) - gt
         eyes = float(np.linalg.norm(gt[OUTER_EYE_CORNERS[0]] - gt[OUTER_EYE_CORNERS[1]]))
         by_subset.setdefault(face["subset"], []).append((error, eyes))
@@ -40,7 +41,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from flzoo.data.augment import MIRROR_68
-    from flzoo.data.datasets import discover
+    from flzoo.data.datasets import points_by_image
     from flzoo.evaluate import load_results
     from flzoo.paths import default_data_root
 
@@ -52,8 +53,7 @@ def main(argv=None):
         try:
             results = load_results(path)
             root = args.data or Path(results.get("data") or default_data_root())
-            gt = {str(f.image_path): f.points.astype(np.float64)
-                  for faces in discover(root).values() for f in faces}
+            gt = points_by_image(root)
             per_subset = signed_errors(results, gt)
         except ValueError as exc:
             sys.exit(f"mirror_bias: {exc}")

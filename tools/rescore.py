@@ -22,7 +22,7 @@ def main(argv=None):
     parser.add_argument("--threshold", type=float, default=0.08, help="AUC / failure-rate threshold")
     args = parser.parse_args(argv)
 
-    from flzoo.data.datasets import discover
+    from flzoo.data.datasets import points_by_image
     from flzoo.evaluate import (EYE_ANCHORS, load_results, nme, occlusion_split, render_table,
                                 summarize_records)
     from flzoo.paths import default_data_root
@@ -30,7 +30,7 @@ def main(argv=None):
     try:
         results = load_results(args.results)
         root = args.data or Path(results.get("data") or default_data_root())
-        gt = {str(f.image_path): f.points for faces in discover(root).values() for f in faces}
+        gt = points_by_image(root)
     except ValueError as exc:
         sys.exit(f"rescore: {exc}")
     worst, missing = 0.0, []

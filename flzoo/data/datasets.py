@@ -136,6 +136,12 @@ def discover(root) -> dict:
     return {s: faces[s] for s in SUBSETS if s in faces}
 
 
+
+def points_by_image(root) -> dict:
+    """``{image path (str): (68, 2) ground-truth points}`` over every subset below ``root``: how results files,
+    which name faces by image path, find their annotations."""
+    return {str(f.image_path): f.points for faces in discover(root).values() for f in faces}
+
 def faces_in_folder(folder, subset="folder") -> list:
     """The faces of one folder of ``<stem>.pts`` + image pairs (sorted by name), labelled ``subset``."""
     items = []
