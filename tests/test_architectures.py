@@ -11,6 +11,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from flzoo.models import VARIANTS, build_network  # noqa: E402
+from flzoo.models.backbones import BACKBONES as BACKBONE_TABLE  # noqa: E402
 
 # Trainable parameters in the paper (NOTES.md); *_disc variants count network + discriminator.
 PAPER_COUNTS = {
@@ -96,6 +97,42 @@ def test_every_variant_builds_and_runs_with_the_lite_backbone(variant):
     free()
 
 
+IMAGENET_BACKBONES = [name for name, spec in BACKBONE_TABLE.items() if spec.colour == "rgb"]
+
+
+@pytest.mark.parametrize("backbone", IMAGENET_BACKBONES)
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "cascaded"])
+def test_every_variant_builds_and_runs_on_the_imagenet_backbones(variant, backbone):
+    network, stride, _ = build_network(variant, backbone, 64)
+    y = keras.ops.convert_to_numpy(network(np.full((1, 64, 64, 3), 127.0, "float32"), training=False))
+    assert np.isfinite(y).all()
+    if variant == "direct":
+        assert (stride, y.shape) == (1, (1, 68, 2))
+    else:
+        assert (stride, y.shape) == (BACKBONE_TABLE[backbone].map_stride, (1, 16, 16, 68 if variant == "distribution"
+                                                                           else 69))
+    del network
+    free()
+
+
+@pytest.mark.parametrize("backbone", IMAGENET_BACKBONES)
+def test_freeze_stops_training_up_to_the_stride_and_sees_colour(backbone):
+    """``freeze=S`` leaves every backbone layer of stride <= S untrainable, the decoder trainable; the RGB
+    backbones see colour (a channel permutation changes the maps, unlike the grey ones)."""
+    counts = {f: trainable(build_network("pwc", backbone, 64, freeze=f)[0]) for f in (0, 8, 32)}
+    assert counts[0] > counts[8] > counts[32] > 0
+    network = build_network("pwc", backbone, 64, freeze=8)[0]
+    frozen = {layer.name for layer in network.layers if layer.weights and not layer.trainable}
+    assert frozen
+    assert not any(name.startswith("dec_") for name in frozen)
+    x = np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 3)).astype("float32")
+    a = keras.ops.convert_to_numpy(network(x, training=False))
+    b = keras.ops.convert_to_numpy(network(x[..., ::-1].copy(), training=False))
+    assert np.abs(a - b).max() > 0.05 * np.abs(a).max()
+    del network
+    free()
+
+
 def test_networks_see_grey_only():
     """The grey conversion is the channel mean, so permuting R, G, B cannot change any output."""
     network, _, _ = build_network("pwc", "lite", 64, width=0.25)
@@ -154,6 +191,9 @@ def test_network_rebuilds_from_its_serialised_config(tmp_path):
         ({"variant": "pwc", "backbone": "lite", "depth": 3}, ["depth", "width"]),
         ({"variant": "pwc", "width": 1.0}, ["width", "backbone='vgg19_fcn'"]),
         ({"variant": "pwc", "backbone": "lite", "width": -1}, ["width=-1", "positive"]),
+        ({"variant": "pwc", "backbone": "mobilenet_v2", "freeze": 3}, ["freeze=3", "output stride"]),
+        ({"variant": "pwc", "backbone": "mobilenet_v2", "width": 0.5}, ["width", "freeze"]),
+        ({"variant": "cascaded", "backbone": "mobilenet_v2"}, ["cascaded", "mobilenet_v2", "lite"]),
     ],
 )
 def test_bad_build_arguments_name_the_value_and_what_was_expected(kwargs, words):
@@ -197,7 +237,7 @@ print(json.dumps(out))
 
 def tiny_networks():
     """Small networks covering every layer the builders use, including the paper's FCN-8s decoder."""
-    from flzoo.models.backbones import conv_bn_relu
+    from flzoo.models.blocks import conv_bn_relu
     from flzoo.models.discriminator import discriminator
     from flzoo.models.heads import fcn8s
 

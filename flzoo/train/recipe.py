@@ -19,6 +19,8 @@ import yaml
 # Training may only read the paper's training subsets: validation is carved from them (never a test set).
 from flzoo.data.datasets import TRAIN_SUBSETS
 from flzoo.models import BACKBONES, VARIANTS
+from flzoo.models.backbones import BACKBONES as BACKBONE_TABLE
+from flzoo.models.backbones import get_backbone
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
@@ -43,7 +45,11 @@ SCHEMA = {
     "name": Key("str", None, "run name (default: the recipe file's stem)", nullable=True),
     "seed": Key("int", 0, "seed for weights, data order, augmentation and the train/val split", min=0),
     "model.variant": Key("str", None, "which paper model", choices=VARIANTS),
-    "model.backbone": Key("str", "vgg19_fcn", "paper VGG19-FCN or the CPU-sized lite backbone", choices=BACKBONES),
+    "model.backbone": Key("str", "vgg19_fcn", "paper VGG19-FCN, the CPU-sized lite backbone or an ImageNet one",
+                          choices=BACKBONES),
+    "model.pretrained": Key("str", None, "'imagenet': start the backbone from its ImageNet weights (backbones "
+                            "that have them, see flzoo.models.backbones); null: random initialisation",
+                            choices=("imagenet",), nullable=True),
     "model.input_size": Key("int", None, "square input crop side in pixels (null: the variant's default, "
                             "224 for vgg19_fcn, 128 for lite, 112 for cascaded)", min=16, max=1024, nullable=True),
     "model.options": Key("dict", {}, "extra keyword arguments for flzoo.models.build (e.g. decoding, beta)"),
@@ -58,6 +64,8 @@ SCHEMA = {
     "augment.scale_min": Key("float", 0.6, "smallest face scale factor", min=0.1, max=2.0),
     "augment.scale_max": Key("float", 1.0, "largest face scale factor", min=0.1, max=2.0),
     "augment.flip": Key("bool", False, "random horizontal mirror (with the 68-point permutation)"),
+    "augment.shift": Key("float", 0.0, "std of the crop-centre offset per axis, as a fraction of the crop side "
+                         "(detector-box jitter; 0: off)", min=0.0, max=0.5),
     "augment.photometric": Key("float", 0.0, "brightness / contrast / saturation jitter strength (0: off)",
                                min=0.0, max=0.9),
     "train.batch_size": Key("int", 16, "global batch size (split across devices)", min=1, max=4096),
@@ -199,6 +207,10 @@ def _check_cross(flat, where):
     """Constraints that involve more than one key."""
     if flat["model.variant"] is None:
         raise RecipeError(f"{where}: model.variant is required; expected one of {', '.join(VARIANTS)}")
+    if flat["model.pretrained"] and get_backbone(flat["model.backbone"]).pretrained is None:
+        have = ", ".join(name for name, b in BACKBONE_TABLE.items() if b.pretrained)
+        raise RecipeError(f"{where}: model.pretrained = {flat['model.pretrained']!r} needs a backbone with "
+                          f"ImageNet weights ({have}); model.backbone = {flat['model.backbone']!r} has none")
     if flat["augment.scale_min"] > flat["augment.scale_max"]:
         raise RecipeError(f"{where}: augment.scale_min = {flat['augment.scale_min']} is larger than "
                           f"augment.scale_max = {flat['augment.scale_max']}; expected scale_min <= scale_max")
