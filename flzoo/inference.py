@@ -95,9 +95,10 @@ def resolve_folder(name_or_path):
                      f"or hf://ORG/NAME[@REVISION]")
 
 
-def load(name_or_path=None, detector="dlib", refine=True, batch_size=32):
+def load(name_or_path=None, detector="dlib", refine=True, batch_size=32, flip=False):
     """Load a model (registry name, folder or ``hf://ORG/NAME[@REV]``; default: the registry's default model)
-    and return a ``Landmarker``. ``detector``: ``"dlib"``, ``None`` (boxes must be given) or a callable."""
+    and return a ``Landmarker``. ``detector``: ``"dlib"``, ``None`` (boxes must be given) or a callable;
+    ``flip``: test-time flip (average with the mirrored crop's prediction; twice the network time)."""
     from flzoo.registry import DEFAULT_MODEL
     from flzoo.weights import CONFIG_FILE, load_model
 
@@ -106,7 +107,7 @@ def load(name_or_path=None, detector="dlib", refine=True, batch_size=32):
     model = load_model(folder)
     # checked here too, where the file is known, so that a bad value names it
     check_crop((getattr(model, "flzoo_config", None) or {}).get("crop"), f"{folder / CONFIG_FILE}: field 'crop'")
-    return Landmarker(model, detector=detector, refine=refine, batch_size=batch_size, name=str(spec))
+    return Landmarker(model, detector=detector, refine=refine, batch_size=batch_size, name=str(spec), flip=flip)
 
 
 class Landmarker:
@@ -114,9 +115,10 @@ class Landmarker:
 
     ``refine``: ``True``/``1`` = one re-crop pass from the predicted points (default), ``0``/``False`` = none,
     ``n`` = n passes. ``crop``: ``{"scale", "centre"}`` overriding the crop protocol (default: the model's
-    ``config.json`` field ``crop`` if any, else the training protocol ``DEFAULT_CROP``)."""
+    ``config.json`` field ``crop`` if any, else the training protocol ``DEFAULT_CROP``). ``flip``: also predict
+    the mirrored crop and average the two (points relabelled with ``MIRROR_68``)."""
 
-    def __init__(self, model, detector="dlib", refine=True, batch_size=32, name=None, crop=None):
+    def __init__(self, model, detector="dlib", refine=True, batch_size=32, name=None, crop=None, flip=False):
         from flzoo.detect import get_detector
 
         self.model = model
@@ -126,6 +128,9 @@ class Landmarker:
         if self.refine < 0:
             raise ValueError(f"refine={refine!r}: expected True/False or a number of passes >= 0")
         self.batch_size = int(batch_size)
+        if not isinstance(flip, bool):
+            raise ValueError(f"flip={flip!r}: expected True or False")
+        self.flip = flip
         self.name = name or getattr(model, "name", "model")
         cfg = getattr(model, "flzoo_config", None) or {}
         self.crop = {**DEFAULT_CROP, **check_crop(cfg.get("crop"), "the model's config.json: field 'crop'"),
@@ -133,7 +138,7 @@ class Landmarker:
 
     def __repr__(self):
         return (f"Landmarker({self.name!r}, input_size={self.input_size}, detector={self.detector!r}, "
-                f"refine={self.refine})")
+                f"refine={self.refine}, flip={self.flip})")
 
     # ---- the frame change ---------------------------------------------------------------------------------
 
@@ -153,9 +158,15 @@ class Landmarker:
         size = self.input_size
         crops = np.stack([warp(read_image(img, f"image {i}"), m, size)
                           for i, (img, m) in enumerate(zip(images, matrices))]).astype(np.float32)
-        points = self.model.predict_points(crops, batch_size=self.batch_size)
-        return np.stack([transform_points(invert(m), p.astype(np.float64)) for m, p in zip(matrices, points)]
-                        ).astype(np.float32)
+        points = self.model.predict_points(crops, batch_size=self.batch_size).astype(np.float64)
+        if self.flip:
+            from flzoo.data.augment import MIRROR_68
+
+            mirrored = self.model.predict_points(crops[:, :, ::-1], batch_size=self.batch_size)
+            mirrored = mirrored.astype(np.float64)[:, MIRROR_68]
+            mirrored[..., 0] = size - 1 - mirrored[..., 0]  # pixel centres at integers: x -> S - 1 - x
+            points = (points + mirrored) / 2
+        return np.stack([transform_points(invert(m), p) for m, p in zip(matrices, points)]).astype(np.float32)
 
     def box_matrix(self, box):
         """Photo -> crop matrix for a landmark-box estimate ``(x0, y0, x1, y1)``, with the training protocol."""

@@ -51,6 +51,35 @@ def _ring(size, side_fraction):
 # ---- the frame change -------------------------------------------------------------------------------------
 
 
+def test_flip_averages_the_mirrored_crop_and_makes_predictions_mirror_exact(model_dir, astronaut):
+    """With flip=True a prediction is (f(crop) + mirror(f(mirrored crop))) / 2, so mirroring the photo mirrors
+    the points exactly (landmark l goes to the place of its mirror partner), which a plain model does not."""
+    import flzoo
+    from flzoo.data.augment import MIRROR_68
+
+    box = ASTRONAUT_FACE
+    w = astronaut.shape[1]
+    mirrored_photo = np.ascontiguousarray(astronaut[:, ::-1])
+    mirrored_box = (w - 1 - box[2], box[1], w - 1 - box[0], box[3])
+    plain = flzoo.load(model_dir, detector=None, refine=False)
+    flipped = flzoo.load(model_dir, detector=None, refine=False, flip=True)
+
+    def mirror_back(points):
+        out = points[MIRROR_68].copy()
+        out[:, 0] = w - 1 - out[:, 0]
+        return out
+
+    a = flipped.predict(astronaut, boxes=[box])[0]["points"]
+    b = mirror_back(flipped.predict(mirrored_photo, boxes=[mirrored_box])[0]["points"])
+    np.testing.assert_allclose(a, b, atol=1e-3)
+    p = plain.predict(astronaut, boxes=[box])[0]["points"]
+    q = mirror_back(plain.predict(mirrored_photo, boxes=[mirrored_box])[0]["points"])
+    assert np.abs(p - q).max() > 0.01  # the untrained tiny model is far from mirror-symmetric on its own
+    np.testing.assert_allclose(a, (p + q) / 2, atol=1e-3)
+    with pytest.raises(ValueError, match="flip='yes'"):
+        flzoo.load(model_dir, flip="yes")
+
+
 def test_predict_with_matrices_returns_points_to_the_photo():
     from flzoo.data.crop import crop_matrix
     from flzoo.inference import Landmarker

@@ -53,7 +53,9 @@ def _select_subsets(found, wanted, root):
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Score only the first N faces of each subset (quick checks).")
-def eval_cmd(model, data, subsets, boxes, misses, out, batch_size, limit):
+@click.option("--flip/--no-flip", default=False, show_default=True,
+              help="Test-time flip: average each crop's prediction with its mirror image's.")
+def eval_cmd(model, data, subsets, boxes, misses, out, batch_size, limit, flip):
     """Score a model: NME (68 points and eye anchors), AUC@0.08, FR@0.08 per subset; writes results.json,
     table.md, ced_68.png and ced_eyes.png."""
     import flzoo
@@ -69,9 +71,10 @@ def eval_cmd(model, data, subsets, boxes, misses, out, batch_size, limit):
     faces = {s: found[s][:limit] if limit else found[s] for s in chosen}
     started = time.perf_counter()
     try:
-        landmarker = flzoo.load(model)
+        landmarker = flzoo.load(model, flip=flip)
         results = evaluate_faces(landmarker, faces, boxes=boxes, misses=misses, batch_size=batch_size,
                                  model_name=model)
+        results["flip"] = flip
     except ValueError as exc:  # a user-caused problem (model folder, data), already worded for the user
         raise click.ClickException(str(exc)) from None
     seconds = time.perf_counter() - started

@@ -88,7 +88,9 @@ def _write_image(path, rgb):
               help="Re-crop each face from its first predicted landmarks and predict again.")
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1),
               help="Photos read and predicted together.")
-def predict(photos, model, output, out_dir, json_path, refine, batch_size):
+@click.option("--flip/--no-flip", default=False, show_default=True,
+              help="Test-time flip: average each crop's prediction with its mirror image's.")
+def predict(photos, model, output, out_dir, json_path, refine, batch_size, flip):
     """Detect faces in PHOTO(s), predict 68 landmarks and draw them.
 
     With no PHOTO, runs on scikit-image's astronaut photo (public domain). Without -o / --out-dir the overlays
@@ -101,7 +103,7 @@ def predict(photos, model, output, out_dir, json_path, refine, batch_size):
     if output and len(photos) > 1:
         raise click.UsageError(f"-o/--output takes one photo, got {len(photos)}; use --out-dir for several")
     try:
-        landmarker = flzoo.load(model, refine=refine)
+        landmarker = flzoo.load(model, refine=refine, flip=flip)
     except ValueError as err:
         raise click.UsageError(f"--model: {err}") from None
 
@@ -134,7 +136,7 @@ def predict(photos, model, output, out_dir, json_path, refine, batch_size):
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps({"model": landmarker.name, "refine": landmarker.refine,
-                                         "images": records}, indent=1) + "\n")
+                                         "flip": landmarker.flip, "images": records}, indent=1) + "\n")
         click.echo(f"wrote {json_path}")
     if failed:
         raise click.ClickException(f"{failed} photo(s) could not be read (see above)")
