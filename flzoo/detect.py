@@ -64,8 +64,16 @@ def dlib_to_landmark_box(box):
     return (cx - half, cy - half, cx + half, cy + half)
 
 
-def check_box(box, where="box"):
-    """A box as a tuple of 4 floats with x1 > x0 and y1 > y0, or a ValueError naming ``where``."""
+# A landmark box smaller than this (px) holds no face a 68-point model can read; one larger than this many
+# times the photo's longer side is a unit or coordinate mistake.
+MIN_BOX_SIDE, MAX_BOX_TO_PHOTO = 4.0, 4.0
+
+
+def check_box(box, where="box", image_shape=None):
+    """A box as a tuple of 4 floats with x1 > x0 and y1 > y0, or a ValueError naming ``where``.
+
+    With ``image_shape`` (H, W, ...) the box must also overlap the photo (partly outside is fine: the crop
+    pads), be at least ``MIN_BOX_SIDE`` px and at most ``MAX_BOX_TO_PHOTO`` times the photo's longer side."""
     try:
         values = tuple(float(v) for v in np.asarray(box, dtype=np.float64).reshape(-1))
     except (TypeError, ValueError):
@@ -74,13 +82,33 @@ def check_box(box, where="box"):
         raise ValueError(f"{where}: expected 4 finite numbers (x0, y0, x1, y1), got {box!r}")
     if not (values[2] > values[0] and values[3] > values[1]):
         raise ValueError(f"{where}: expected x1 > x0 and y1 > y0, got {box!r}")
+    if image_shape is not None:
+        h, w = image_shape[:2]
+        x0, y0, x1, y1 = values
+        side = max(x1 - x0, y1 - y0)
+        if x1 < 0 or y1 < 0 or x0 > w - 1 or y0 > h - 1:
+            raise ValueError(f"{where}: box {_fmt(values)} does not overlap the {w}x{h} photo")
+        if side < MIN_BOX_SIDE:
+            raise ValueError(f"{where}: box {_fmt(values)} is {side:.3g} px, below the {MIN_BOX_SIDE:g} px a face "
+                             f"needs")
+        if side > MAX_BOX_TO_PHOTO * max(h, w):
+            raise ValueError(f"{where}: box {_fmt(values)} is {side:.3g} px, more than {MAX_BOX_TO_PHOTO:g} x the "
+                             f"{w}x{h} photo")
     return values
 
 
-def normalise_detections(found, where="detector"):
-    """A detector's output as a list of ``(box, score or None)``."""
+def _fmt(values):
+    return "(" + ", ".join(f"{v:.6g}" for v in values) + ")"
+
+
+def normalise_detections(found, where="detector", image_shape=None):
+    """A detector's output as a list of ``(box, score or None)``: each item a box, ``(box, score)`` or
+    ``{"box": box, "score": score}``; anything else is a ValueError naming the item."""
     if found is None:
         return []
+    if isinstance(found, (dict, str, bytes)) or not hasattr(found, "__iter__"):
+        raise ValueError(f"{where}: returned {found!r}; expected a list of boxes (x0, y0, x1, y1), "
+                         f"(box, score) pairs or {{'box': ..., 'score': ...}} dicts")
     out = []
     for i, item in enumerate(found):
         if isinstance(item, dict):
@@ -89,8 +117,20 @@ def normalise_detections(found, where="detector"):
             box, score = item
         else:
             box, score = item, None
-        out.append((check_box(box, f"{where} result {i}"), None if score is None else float(score)))
+        out.append((check_box(box, f"{where} result {i}", image_shape), _score(score, f"{where} result {i}")))
     return out
+
+
+def _score(score, where):
+    if score is None:
+        return None
+    try:
+        value = float(score)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: score {score!r} is not a number") from None
+    if not np.isfinite(value):
+        raise ValueError(f"{where}: score {score!r} is not finite")
+    return value
 
 
 def get_detector(spec="dlib"):

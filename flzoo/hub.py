@@ -91,6 +91,23 @@ def endpoint_from_env():
     return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
 
 
+def refuses_connections(endpoint, timeout=3.0):
+    """True when nothing listens at the endpoint's host and port (a refused TCP connection answers at once;
+    the Hub client would retry it for many seconds). Any other outcome is left to the client."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+
+
 def offline_from_env():
     return _true(os.environ.get("HF_HUB_OFFLINE")) or _true(os.environ.get("TRANSFORMERS_OFFLINE"))
 
@@ -147,18 +164,20 @@ def _fetch(repo, filename, revision, *, endpoint, cache_dir, offline, token, ret
     asked = revision if asked is _SAME else asked
     uri = format_uri(repo, asked)
     rev = repr(asked or "main") + (f" (commit {revision})" if revision != asked else "")
+    refused = not offline and refuses_connections(endpoint)  # then only the cache can answer, at once
     for attempt in range(retries + 1):
         try:
             return Path(hf_hub_download(repo, filename, revision=revision, endpoint=endpoint, cache_dir=cache_dir,
-                                        local_files_only=offline, token=token))
+                                        local_files_only=offline or refused, token=token))
         except LocalEntryNotFoundError as err:  # nothing usable in the cache and no answer from the Hub
             why = ("offline mode is on (HF_HUB_OFFLINE=1)" if offline
+                   else f"the Hub at {endpoint} refused the connection" if refused
                    else f"the Hub at {endpoint} could not be reached ({err.__cause__ or err})")
-            raise HubError(
-                f"{uri}: cannot get {filename}: {why}, and the Hub cache ({cache_dir}) holds no copy of it. "
-                f"Fix: connect to the network (and unset HF_HUB_OFFLINE) and run `flzoo pull {repo}"
-                f"{f' --revision {asked}' if asked else ''}` once to fill the cache, or set HF_HUB_CACHE "
-                f"to a cache that holds it, or HF_ENDPOINT to a reachable Hub") from None
+            fix = (f"connect to the network, unset HF_HUB_OFFLINE and run `flzoo pull {repo}"
+                   f"{f' --revision {asked}' if asked else ''}` once to fill the cache" if offline
+                   else "check the network and HF_ENDPOINT, then try again")
+            raise HubError(f"{uri}: cannot get {filename}: {why}, and the Hub cache ({cache_dir}) holds no copy of "
+                           f"it. Fix: {fix}, or set HF_HUB_CACHE to a cache that holds it") from None
         except GatedRepoError:
             raise HubError(f"{uri}: the repo is gated at {endpoint}; accept its terms on the Hub and give a token "
                            f"(HF_TOKEN or --token)") from None
@@ -261,6 +280,20 @@ def find_model_folder(path):
     return model_dir, results
 
 
+def recorded_results(config):
+    """The figures a model folder's ``config.json`` records (``metrics``, written when a run is bundled) in the
+    shape of ``find_model_folder``'s eval results: one entry for ground-truth crops, one for detector boxes."""
+    metrics = config.get("metrics") or {}
+    subset = metrics.get("nme_subset")
+    out = []
+    if subset and metrics.get("nme") is not None:
+        summary = {k: metrics[k] for k in ("nme", "auc", "fr") if metrics.get(k) is not None}
+        out.append((Path(CONFIG_FILE), {"boxes": metrics.get("boxes", "gt"), "summary": {subset: summary}}))
+    if subset and metrics.get("nme_detector") is not None:
+        out.append((Path(CONFIG_FILE), {"boxes": "detector", "summary": {subset: {"nme": metrics["nme_detector"]}}}))
+    return out
+
+
 def _read_results(file):
     try:
         data = json.loads(Path(file).read_text())
@@ -292,7 +325,7 @@ def push(run_dir_or_folder, repo, revision=None, private=False, token=None, endp
     except ValueError as err:
         raise HubError(f"refusing to push {model_dir}: {err}") from None
     check_folder(model_dir, f"refusing to push {model_dir}")
-    card = render_model_card(config, results, repo)
+    card = render_model_card(config, results or recorded_results(config), repo)
 
     api = HfApi(endpoint=endpoint, token=token)
     branch = revision or "main"

@@ -26,9 +26,21 @@ def read_image(image, where=None):
     if isinstance(image, (str, Path)):
         from flzoo.data.datasets import read_image as read_image_file
 
+        text = str(image)
+        if "://" in text:
+            raise ValueError(f"{text}: a URL; flzoo reads local image files and arrays only (download it first)")
+        if Path(image).is_dir():
+            raise ValueError(f"{image}: is a folder; expected an image file (pass the photos in it one by one, "
+                             f"e.g. {Path(image) / '*.jpg'})")
         return np.ascontiguousarray(read_image_file(image))
     where = where or "image"
+    if image is None or isinstance(image, (bytes, bytearray)):
+        raise ValueError(f"{where}: got {type(image).__name__}; expected an RGB uint8 array or an image file path "
+                         f"(for encoded bytes: cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))")
     arr = np.asarray(image)
+    if arr.dtype == np.uint16:
+        raise ValueError(f"{where}: a 16-bit image (dtype uint16); expected 8-bit RGB: convert with "
+                         f"(x >> 8).astype('uint8')")
     if arr.dtype != np.uint8:
         raise ValueError(f"{where}: expected an RGB uint8 array or a path, got dtype {arr.dtype} "
                          f"(convert with (x * 255).clip(0, 255).astype('uint8') for 0..1 floats)")
@@ -91,8 +103,8 @@ def resolve_folder(name_or_path):
         return path
     if spec in registry.TABLE:
         return registry.resolve(spec)
-    raise ValueError(f"{spec!r}: not a model name ({', '.join(registry.TABLE)}), an existing folder, "
-                     f"or hf://ORG/NAME[@REVISION]")
+    raise ValueError(f"{spec!r}: not a model name{registry.did_you_mean(spec, registry.TABLE)} "
+                     f"({', '.join(registry.TABLE)}), an existing folder, or hf://ORG/NAME[@REVISION]")
 
 
 def load(name_or_path=None, detector="dlib", refine=True, batch_size=32, flip=False):
@@ -124,9 +136,11 @@ class Landmarker:
         self.model = model
         self.input_size = int(model.input_size)
         self.detector = get_detector(detector)
-        self.refine = int(refine)
-        if self.refine < 0:
+        if not isinstance(refine, (bool, int, np.integer)) or refine < 0:
             raise ValueError(f"refine={refine!r}: expected True/False or a number of passes >= 0")
+        self.refine = int(refine)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size={batch_size!r}: expected an integer >= 1")
         self.batch_size = int(batch_size)
         if not isinstance(flip, bool):
             raise ValueError(f"flip={flip!r}: expected True or False")
@@ -196,7 +210,7 @@ class Landmarker:
 
         if self.detector is None:
             raise ValueError("this Landmarker has no face detector (detector=None): pass boxes= to predict")
-        return normalise_detections(self.detector(image))
+        return normalise_detections(self.detector(image), image_shape=np.shape(image))
 
     def predict(self, images, boxes=None):
         """Faces in one photo or a list of photos (RGB uint8 arrays or paths).
@@ -221,7 +235,8 @@ class Landmarker:
             if boxes is None:
                 found = self.detect(img)
             else:
-                found = [(check_box(b, f"boxes for {where}, box {j}"), None) for j, b in enumerate(boxes[i])]
+                found = [(check_box(b, f"boxes for {where}, box {j}", img.shape), None)
+                         for j, b in enumerate(boxes[i])]
             faces.extend((i, box, score) for box, score in found)
 
         results = [[] for _ in batch]

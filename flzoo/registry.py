@@ -47,10 +47,18 @@ TABLE = {
 }
 
 
+def did_you_mean(name, known):
+    """`` (did you mean 'x'?)`` for the closest of ``known``, or an empty string."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def get_entry(name):
     if name not in TABLE:
-        raise ValueError(f"model {name!r} is not in the flzoo registry; known: {', '.join(TABLE)} "
-                         f"(or pass a model folder path or hf://ORG/NAME[@REVISION])")
+        raise ValueError(f"model {name!r} is not in the flzoo registry{did_you_mean(name, TABLE)}; known: "
+                         f"{', '.join(TABLE)} (or pass a model folder path or hf://ORG/NAME[@REVISION])")
     return TABLE[name]
 
 

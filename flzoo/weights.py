@@ -162,7 +162,7 @@ def load_model(folder):
         raise ValueError(f"{weights_path}: not a readable safetensors file ({err})") from None
     try:
         model = build(**config["build"])
-    except TypeError as err:
+    except (TypeError, ValueError) as err:
         raise ValueError(f"{folder / CONFIG_FILE}: field 'build' does not fit flzoo.models.build ({err})") from None
     table = variable_table(model)
     missing = sorted(set(table) - set(tensors))
@@ -180,6 +180,10 @@ def load_model(folder):
         if not np.can_cast(tensors[key].dtype, np.dtype(var.dtype), casting="same_kind"):
             raise ValueError(f"{weights_path}: tensor {key!r} has dtype {tensors[key].dtype}, the model "
                              f"expects {var.dtype}")
+        if np.issubdtype(tensors[key].dtype, np.floating) and not np.isfinite(tensors[key]).all():
+            bad = int(np.size(tensors[key]) - np.isfinite(tensors[key]).sum())
+            raise ValueError(f"{weights_path}: tensor {key!r} holds {bad} NaN or infinite value(s); the file is "
+                             f"damaged or comes from a diverged training run")
     for key, var in table.items():  # everything checked: now write
         var.assign(tensors[key].astype(var.dtype, copy=False))
     model.flzoo_config = config

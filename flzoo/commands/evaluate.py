@@ -55,33 +55,42 @@ def _select_subsets(found, wanted, root):
               help="Score only the first N faces of each subset (quick checks).")
 @click.option("--flip/--no-flip", default=False, show_default=True,
               help="Test-time flip: average each crop's prediction with its mirror image's.")
-def eval_cmd(model, data, subsets, boxes, misses, out, batch_size, limit, flip):
+@click.option("--skip-bad", is_flag=True,
+              help="Leave out faces whose files are bad (listed and counted in results.json) instead of stopping.")
+def eval_cmd(model, data, subsets, boxes, misses, out, batch_size, limit, flip, skip_bad):
     """Score a model: NME (68 points and eye anchors), AUC@0.08, FR@0.08 per subset; writes results.json,
     table.md, ced_68.png and ced_eyes.png."""
     import flzoo
-    from flzoo.data.datasets import discover
+    from flzoo.data.check import checked_faces
+    from flzoo.data.datasets import present_subsets
     from flzoo.evaluate import evaluate_faces, write_outputs
     from flzoo.paths import default_data_root
 
     root = data if data is not None else default_data_root()
     if not root.is_dir():
         raise click.UsageError(f"--data {root}: no such folder; expected the 300-W family root folder")
-    found = discover(root)
-    chosen = _select_subsets(found, _subset_list(subsets), root)
-    faces = {s: found[s][:limit] if limit else found[s] for s in chosen}
+    chosen = _select_subsets(present_subsets(root), _subset_list(subsets), root)
     started = time.perf_counter()
     try:
+        found, skipped = checked_faces(root, chosen, skip_bad)  # every file checked before the model loads
+        for line in skipped:
+            click.echo(f"--skip-bad: left out {line}", err=True)
+        faces = {s: found[s][:limit] if limit else found[s] for s in chosen if s in found}
         landmarker = flzoo.load(model, flip=flip)
         results = evaluate_faces(landmarker, faces, boxes=boxes, misses=misses, batch_size=batch_size,
                                  model_name=model)
-        results["flip"] = flip
+        results.update(flip=flip, skipped=skipped)
     except ValueError as exc:  # a user-caused problem (model folder, data), already worded for the user
         raise click.ClickException(str(exc)) from None
     seconds = time.perf_counter() - started
     results = {"model": results["model"], "data": str(root.resolve()), **results}  # data: for tools/rescore.py
     if out is None:
         out = Path(f"eval-{Path(model).name or 'model'}-{boxes}")
-    write_outputs(results, out)
+    try:
+        write_outputs(results, out)
+    except OSError as err:
+        raise click.ClickException(f"{err.filename or out}: cannot write the evaluation ({err.strerror or err})"
+                                   ) from None
     n = sum(len(v) for v in faces.values())
     click.echo((out / "table.md").read_text())
     click.echo(f"{n} faces in {seconds:.1f} s (model loading included); wrote {out}/results.json, table.md, "

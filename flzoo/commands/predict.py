@@ -1,7 +1,8 @@
 """``flzoo list``, ``flzoo predict`` and ``flzoo export``."""
 
-import contextlib
 import json
+import math
+import os
 from pathlib import Path
 
 import click
@@ -23,8 +24,10 @@ def list_cmd(pattern, as_json):
         click.echo(json.dumps(entries, indent=2))
         return
     if not entries:
-        click.echo(f"no model matches {pattern!r}")
-        return
+        from flzoo.registry import TABLE, did_you_mean
+
+        raise click.ClickException(f"no model matches {pattern!r}{did_you_mean(pattern, TABLE)}; "
+                                   f"`flzoo list` shows them all")
     rows = [("name", "variant", "backbone", "input", "params", "NME", "weights")]
     for e in entries:
         name = e["name"] + (" (default)" if e["name"] == DEFAULT_MODEL else "")
@@ -56,26 +59,91 @@ def draw_faces(image, faces):
 
 
 def _face_json(face):
-    return {"points": [[round(float(x), 3), round(float(y), 3)] for x, y in face["points"]],
-            "box": [round(float(v), 3) for v in face["box"]],
-            "score": None if face["score"] is None else round(float(face["score"]), 4)}
+    """A face as strict JSON: a coordinate that is not finite becomes null, never a NaN token."""
+    def num(v, digits):
+        v = float(v)
+        return round(v, digits) if math.isfinite(v) else None
+
+    return {"points": [[num(x, 3), num(y, 3)] for x, y in face["points"]],
+            "box": [num(v, 3) for v in face["box"]],
+            "score": None if face["score"] is None else num(face["score"], 4)}
+
+
+OVERLAY_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def _write_image(path, rgb):
     import cv2
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        ok = cv2.imwrite(str(path), rgb[:, :, ::-1].copy())
-    except cv2.error:
-        ok = False
+    ok, encoded = cv2.imencode(path.suffix.lower(), rgb[:, :, ::-1].copy())
     if not ok:
-        raise click.ClickException(f"{path}: cannot write the overlay (expected a writable .png/.jpg path)")
+        raise click.ClickException(f"{path}: cannot encode the overlay as {path.suffix!r}; expected .png or .jpg")
+    write_file(path, encoded.tobytes(), "the overlay")
+
+
+def write_file(path, data, what):
+    """Write ``data`` (bytes or str) to ``path`` through a temporary file, so an interrupted or failed write
+    never leaves a truncated file; a failure is one ClickException saying what could not be written and why."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, str):
+            data = data.encode()
+        if path.is_char_device():  # e.g. /dev/stdout: no rename possible, write through
+            path.write_bytes(data)
+            return
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise click.ClickException(f"{path}: cannot write {what} ({err.strerror or err})") from None
+
+
+def _check_writable(path, what):
+    """Fail before any work when ``path`` cannot be written: a folder in the way, a parent that is a file or
+    unwritable."""
+    path = Path(path)
+    if path.is_dir():
+        raise click.UsageError(f"{path}: is a folder; expected a file path for {what}")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise click.UsageError(f"{path}: {parent} is a file, not a folder; cannot write {what} there")
+    if not os.access(parent, os.W_OK):
+        raise click.UsageError(f"{path}: the folder {parent} is not writable; cannot write {what} there")
+
+
+def overlay_targets(labels, output, out_dir, inputs):
+    """One overlay path per photo label: ``-o`` for one photo, else ``<out_dir>/<stem>_landmarks.png`` with
+    ``-2``, ``-3``, ... where two photos share a stem. Refuses a target that is one of the input photos."""
+    if output is not None:
+        if Path(output).suffix.lower() not in OVERLAY_SUFFIXES:
+            raise click.UsageError(f"-o/--output {output}: expected a .png or .jpg file name")
+        targets = [Path(output)]
+    else:
+        folder, targets, taken = Path(out_dir or "."), [], set()
+        for label in labels:
+            stem = Path(label).stem
+            candidate, n = folder / f"{stem}_landmarks.png", 1
+            while candidate in taken:
+                n += 1
+                candidate = folder / f"{stem}_landmarks-{n}.png"
+            taken.add(candidate)
+            targets.append(candidate)
+    resolved_inputs = {Path(p).resolve() for p in inputs}
+    for target in targets:
+        if target.resolve() in resolved_inputs:
+            raise click.UsageError(f"{target}: is one of the input photos; flzoo never writes over an input. "
+                                   f"Choose another -o/--output")
+        _check_writable(target, "the overlay")
+    return targets
 
 
 @click.command()
-@click.argument("photos", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("photos", nargs=-1, type=click.Path(dir_okay=False))  # str: a URL keeps its "//"
 @click.option("--model", "-m", default=None, help="Registry name, model folder or hf://ORG/NAME[@REV] "
               "[default: the registry's default model].")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
@@ -102,64 +170,61 @@ def predict(photos, model, output, out_dir, json_path, refine, batch_size, flip)
         raise click.UsageError("give -o/--output or --out-dir, not both")
     if output and len(photos) > 1:
         raise click.UsageError(f"-o/--output takes one photo, got {len(photos)}; use --out-dir for several")
+    labels = [str(p) for p in photos] or [ASTRONAUT]
+    targets = overlay_targets(labels, output, out_dir, photos)  # checked before any work
+    if json_path:
+        if Path(json_path).resolve() in {Path(p).resolve() for p in photos}:
+            raise click.UsageError(f"--json {json_path}: is one of the input photos; choose another path")
+        _check_writable(json_path, "the JSON")
     try:
         landmarker = flzoo.load(model, refine=refine, flip=flip)
     except ValueError as err:
         raise click.UsageError(f"--model: {err}") from None
 
     if photos:
-        items = [(str(p), p) for p in photos]
+        sources = list(photos)
     else:
         from skimage import data
 
-        items = [(ASTRONAUT, data.astronaut())]
-    records, failed = [], 0
+        sources = [data.astronaut()]
+    items = list(zip(labels, sources, targets))
+    records, failed, unwritten = [], 0, 0
     for start in range(0, len(items), batch_size):
         chunk = items[start:start + batch_size]
         good = []
-        for label, src in chunk:
+        for label, src, target in chunk:
             try:
-                good.append((label, read_image(src, label)))
+                good.append((label, read_image(src, label), target))
             except ValueError as err:
                 click.echo(f"error: {err}", err=True)
                 failed += 1
-        results = landmarker.predict([img for _, img in good]) if good else []
-        for (label, img), faces in zip(good, results):
+        results = landmarker.predict([img for _, img, _ in good]) if good else []
+        for (label, img, target), faces in zip(good, results):
             if not faces:
                 click.echo(f"no face found in {label}", err=True)
-            stem = Path(label).stem
-            target = output or (out_dir or Path(".")) / f"{stem}_landmarks.png"
-            _write_image(target, draw_faces(img, faces))
-            click.echo(f"{label}: {len(faces)} face(s) -> {target}")
+            try:
+                _write_image(target, draw_faces(img, faces))
+                click.echo(f"{label}: {len(faces)} face(s) -> {target}")
+            except click.ClickException as err:  # go on: the other photos and the JSON still get written
+                click.echo(f"error: {err.message}", err=True)
+                target, unwritten = None, unwritten + 1
             records.append({"image": label, "width": int(img.shape[1]), "height": int(img.shape[0]),
-                            "overlay": str(target), "faces": [_face_json(f) for f in faces]})
+                            "overlay": None if target is None else str(target),
+                            "faces": [_face_json(f) for f in faces]})
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps({"model": landmarker.name, "refine": landmarker.refine,
-                                         "flip": landmarker.flip, "images": records}, indent=1) + "\n")
+        text = json.dumps({"model": landmarker.name, "refine": landmarker.refine, "flip": landmarker.flip,
+                           "images": records}, indent=1, allow_nan=False) + "\n"
+        try:
+            write_file(json_path, text, "the JSON")
+        except click.ClickException:
+            click.echo(text)  # the points are not lost: they go to stdout
+            raise
         click.echo(f"wrote {json_path}")
-    if failed:
-        raise click.ClickException(f"{failed} photo(s) could not be read (see above)")
-
-
-@contextlib.contextmanager
-def _onnx_safe_argmax(fmt):
-    """Keras' TensorFlow ``argmax`` on floats maps -0.0 to -tiny using ``signbit``, built from ``Bitcast`` and
-    ``BitwiseAnd``, which ONNX has no op for (the export is refused by onnxruntime). For the ONNX export only,
-    ``signbit`` is swapped for ``x < 0``: the sole difference is which of several exactly-zero cells wins an
-    argmax, irrelevant for landmark maps. Restored on exit."""
-    if fmt != "onnx" or _backend() != "tensorflow":
-        yield
-        return
-    import tensorflow as tf
-    from keras.src.backend.tensorflow import numpy as tf_numpy
-
-    original = tf_numpy.signbit
-    tf_numpy.signbit = lambda x: tf.less(tf_numpy.convert_to_tensor(x), 0)
-    try:
-        yield
-    finally:
-        tf_numpy.signbit = original
+    if failed or unwritten:
+        raise click.ClickException(", ".join(
+            m for m in (f"{failed} photo(s) could not be read" if failed else "",
+                        f"{unwritten} overlay(s) could not be written" if unwritten else "") if m)
+            + " (see above)")
 
 
 def _backend():
@@ -176,6 +241,11 @@ def export_model(model, path, fmt):
     suffix = EXPORT_SUFFIX.get(fmt)
     if suffix and path.suffix != suffix:
         raise ValueError(f"{path}: a {fmt} export needs a path ending in {suffix}")
+    if fmt == "tf_saved_model" and path.exists() and not path.is_dir():
+        raise ValueError(f"{path}: is a file; a tf_saved_model export is a folder: give a new folder path")
+    if fmt == "onnx" and _backend() == "torch":  # torch.onnx cannot export take_along_dim (the map decoding)
+        raise ValueError("ONNX export needs the tensorflow or jax backend (torch's exporter has no "
+                         "take_along_dim): run it with KERAS_BACKEND=tensorflow")
     if path.parent:
         path.parent.mkdir(parents=True, exist_ok=True)
     import numpy as np
@@ -183,8 +253,7 @@ def export_model(model, path, fmt):
     graph = model.inference_model()
     size = model.input_size
     graph(np.zeros((1, size, size, 3), np.float32))  # Keras' ONNX exporter refuses a never-called model
-    with _onnx_safe_argmax(fmt):
-        graph.export(str(path), format=fmt, verbose=False)
+    graph.export(str(path), format=fmt, verbose=False)
     return path
 
 

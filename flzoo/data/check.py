@@ -4,8 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
-from flzoo.data.datasets import (COFW_IMAGES_FILE, FOLDERS, IMAGE_EXTENSIONS, SUBSETS, cofw_paths, image_for,
-                                 points_outside, read_cofw_images, read_cofw_points, read_image, subset_folders)
+from flzoo.data.datasets import (COFW_IMAGES_FILE, FOLDERS, IMAGE_EXTENSIONS, SUBSETS, cofw_paths, discover,
+                                 image_for, points_outside, read_cofw_images, read_cofw_points, read_image,
+                                 subset_folders)
 from flzoo.data.pts import read_pts
 
 # A point further outside the image than this fraction of the landmark box's larger side is an error
@@ -133,8 +134,9 @@ def check_cofw(root: Path, report):
                                  "bad": len({e["file"] for e in errors[n_bad:]})}
 
 
-def check(root) -> dict:
-    """``{"root", "subsets": {name: {"folder", "faces", "bad"}}, "errors": [...], "warnings": [...], "ok"}``.
+def check(root, subsets=None) -> dict:
+    """``{"root", "subsets": {name: {"folder", "faces", "bad"}}, "errors": [...], "warnings": [...], "ok"}``
+    for every subset below ``root``, or only for ``subsets``.
 
     A folder without the official layout but holding ``.pts`` files is checked as one subset ``folder``."""
     root = Path(root)
@@ -143,8 +145,10 @@ def check(root) -> dict:
         report["errors"].append({"subset": None, "file": str(root), "problem": "not a folder"})
     else:
         for name, folder in subset_folders(root).items():
-            check_folder(folder, root, report, name)
-        check_cofw(root, report)
+            if subsets is None or name in subsets:
+                check_folder(folder, root, report, name)
+        if subsets is None or "cofw" in subsets:
+            check_cofw(root, report)
         if not report["subsets"] and any(root.glob("*.pts")):
             check_folder(root, root, report, "folder")
         if not report["subsets"]:
@@ -156,3 +160,28 @@ def check(root) -> dict:
     report["subsets"] = dict(sorted(report["subsets"].items(), key=lambda kv: order.get(kv[0], len(order))))
     report["ok"] = not report["errors"]
     return report
+
+
+class BadDataError(ValueError):
+    """Bad files in the data a run or an evaluation asked for; the message lists every one of them."""
+
+
+def checked_faces(root, subsets, skip_bad=False):
+    """``({subset: [Face, ...]}, skipped)``: the faces of ``subsets`` below ``root`` after checking every file
+    of those subsets first (``check``), so that no bad file surfaces in the middle of a run.
+
+    Bad files raise ``BadDataError`` listing all of them, unless ``skip_bad``: then their faces are left out
+    and ``skipped`` lists them as ``"file: problem"``."""
+    root = Path(root)
+    report = check(root, subsets)
+    bad = [e for e in report["errors"] if e["subset"] in subsets]
+    listed = [f"{e['file']}: {e['problem']}" for e in bad]
+    if bad and not skip_bad:
+        lines = "\n  ".join(listed[:50]) + (f"\n  ... and {len(listed) - 50} more" if len(listed) > 50 else "")
+        raise BadDataError(f"{root}: {len(bad)} bad file(s) in {', '.join(subsets)}:\n  {lines}\n"
+                           f"Fix them, or pass --skip-bad to leave those faces out (`flzoo data check {root}` "
+                           f"lists every problem)")
+    # a COFW error not about one face's annotation (the images file) takes the whole subset out
+    whole = {e["subset"] for e in bad if e["subset"] == "cofw" and not e["file"].endswith("_points.mat")}
+    faces = discover(root, subsets=[s for s in subsets if s not in whole], skip={root / e["file"] for e in bad})
+    return faces, listed

@@ -117,22 +117,37 @@ def photo_id(subset: str, stem: str) -> str:
     return f"{dataset}/{match.group(1) if match else stem}"
 
 
-def discover(root) -> dict:
-    """``{subset: [Face, ...]}`` for every subset present below ``root`` (sorted by file name).
+def present_subsets(root) -> list:
+    """The subsets whose folders below ``root`` hold annotations (nothing is read or checked)."""
+    root = Path(root)
+    found = [s for s, folder in subset_folders(root).items() if any(Path(folder).glob("*.pts"))]
+    if cofw_paths(root)[0] is not None:
+        found.append("cofw")
+    return [s for s in SUBSETS if s in found]
+
+
+def discover(root, subsets=None, skip=()) -> dict:
+    """``{subset: [Face, ...]}`` for every subset present below ``root`` (sorted by file name), or only for
+    ``subsets``; faces whose ``.pts`` or image path is in ``skip`` are left out.
 
     Reads the annotations (not the images); a malformed ``.pts`` or a ``.pts`` without an image raises
-    ``ValueError`` naming the file. ``flzoo data check`` reports all problems at once instead."""
+    ``ValueError`` naming the file. ``flzoo.data.check.checked_faces`` checks everything first and reports all
+    problems at once."""
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"data root {root} is not a folder (expected the 300-W layout, see docs/data.md)")
+    skip = {Path(p) for p in skip}
     faces = {}
     for subset, folder in subset_folders(root).items():
-        items = faces_in_folder(folder, subset)
+        if subsets is not None and subset not in subsets:
+            continue
+        items = faces_in_folder(folder, subset, skip)
         if items:
             faces[subset] = items
-    cofw = discover_cofw(root)
-    if cofw:
-        faces["cofw"] = cofw
+    if subsets is None or "cofw" in subsets:
+        cofw = [f for f in discover_cofw(root) if f.image_path not in skip]
+        if cofw:
+            faces["cofw"] = cofw
     return {s: faces[s] for s in SUBSETS if s in faces}
 
 
@@ -142,11 +157,14 @@ def points_by_image(root) -> dict:
     which name faces by image path, find their annotations."""
     return {str(f.image_path): f.points for faces in discover(root).values() for f in faces}
 
-def faces_in_folder(folder, subset="folder") -> list:
-    """The faces of one folder of ``<stem>.pts`` + image pairs (sorted by name), labelled ``subset``."""
+def faces_in_folder(folder, subset="folder", skip=()) -> list:
+    """The faces of one folder of ``<stem>.pts`` + image pairs (sorted by name), labelled ``subset``; pairs
+    whose ``.pts`` or image path is in ``skip`` are left out."""
     items = []
     for pts_path in sorted(Path(folder).glob("*.pts")):
         image_path = image_for(pts_path)
+        if pts_path in skip or image_path in skip:
+            continue
         if image_path is None:
             raise ValueError(f"{pts_path}: no image beside it (expected {pts_path.stem} with one of "
                              f"{', '.join(IMAGE_EXTENSIONS)})")

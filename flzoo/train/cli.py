@@ -13,8 +13,12 @@ from flzoo.train import recipe as recipes
 
 
 def _set_backend(backend):
+    from flzoo.cli import require_backend
+
     if backend is None:
+        require_backend(os.environ.get("KERAS_BACKEND"), "KERAS_BACKEND")
         return
+    require_backend(backend, "--backend")
     keras = sys.modules.get("keras")
     if keras is not None and keras.backend.backend() != backend:
         raise click.UsageError(f"--backend {backend}: Keras is already imported with the "
@@ -49,7 +53,11 @@ def data_root(recipe, data_option):
               help="Keras backend [default: $KERAS_BACKEND or tensorflow].")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--progress/--no-progress", default=True, help="Show the progress bar.")
-def main(recipe_path, data_option, out, overrides, backend, resume, progress):
+@click.option("--verbose", is_flag=True, help="Show TensorFlow's and Keras' own log lines.")
+@click.option("--skip-bad", is_flag=True,
+              help="Leave out faces whose files are bad (listed in the log, counted in metrics.json) instead of "
+                   "stopping before training.")
+def main(recipe_path, data_option, out, overrides, backend, resume, progress, verbose, skip_bad):
     """Train a landmark model from RECIPE.yaml (see docs/training.md)."""
     _set_backend(backend)
     try:
@@ -59,7 +67,6 @@ def main(recipe_path, data_option, out, overrides, backend, resume, progress):
     root = data_root(recipe, data_option)
     recipe["data"]["root"] = str(root)
     out = out or Path("runs") / recipe["name"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from flzoo.train.loop import RunError, check_out, finished_state, train
 
@@ -68,9 +75,16 @@ def main(recipe_path, data_option, out, overrides, backend, resume, progress):
         if done:
             click.echo(f"{out}: the run already finished ({done}); see {out / 'metrics.json'}", err=True)
             return
-        train(recipe, out, root, resume=resume, progress=progress, log=lambda m: click.echo(m, err=True))
+        from flzoo.quiet import import_keras
+
+        import_keras(verbose)
+        train(recipe, out, root, resume=resume, progress=progress, log=lambda m: click.echo(m, err=True),
+              skip_bad=skip_bad)
     except (RunError, recipes.RecipeError) as err:
         raise click.ClickException(str(err)) from None
+    except OSError as err:  # a full disk, a folder that became read-only
+        raise click.ClickException(f"{err.filename or out}: cannot write ({err.strerror or err}); the run can "
+                                   f"continue with --resume from its last checkpoint once there is room") from None
 
 
 if __name__ == "__main__":

@@ -59,12 +59,22 @@ def _write_json(path, value):
 # ------------------------------------------------------------------ data
 
 
-def load_faces(recipe, data_root):
-    """``(train, val)`` faces: the recipe's training subsets, split by photo (validation never sees a test set)."""
-    from flzoo.data import discover, split_train_val
+def load_faces(recipe, data_root, skip_bad=False, log=print):
+    """``(train, val, skipped)``: the recipe's training subsets, split by photo (validation never sees a test
+    set), and how many faces ``skip_bad`` left out.
+
+    Every file of those subsets is checked first: bad ones stop the run before any heavy work, listed all at
+    once, or with ``skip_bad`` are left out and listed in the log."""
+    from flzoo.data import split_train_val
+    from flzoo.data.check import BadDataError, checked_faces
 
     data = recipe["data"]
-    found = discover(data_root)
+    try:
+        found, skipped = checked_faces(data_root, data["subsets"], skip_bad)
+    except BadDataError as err:
+        raise RunError(str(err)) from None
+    for line in skipped:
+        log(f"--skip-bad: left out {line}")
     missing = [s for s in data["subsets"] if s not in found]
     if missing:
         raise RunError(f"data root {data_root}: subset(s) {missing} not found (data.subsets asks for "
@@ -80,7 +90,7 @@ def load_faces(recipe, data_root):
                        f"{recipe['train']['batch_size']}; raise data.max_faces or lower the batch size")
     if not val:
         raise RunError(f"data.val_fraction = {data['val_fraction']} left no validation faces; raise it")
-    return train, val
+    return train, val, len(skipped)
 
 
 # ------------------------------------------------------------------ devices, model
@@ -254,38 +264,52 @@ def _recover_best(out):
 
 
 class _Progress:
-    """A tqdm bar over all steps, advanced by a Keras callback."""
+    """Progress over all steps, advanced by a Keras callback: a tqdm bar on a terminal; in a pipe or a log file
+    a plain line every ``every`` steps (a bar there would write thousands of carriage-return updates)."""
 
-    def __init__(self, total, initial, enabled):
+    def __init__(self, total, initial, enabled, every=100):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, initial=initial, unit="step", disable=not enabled, file=sys.stderr,
+        self.on_terminal = enabled and sys.stderr.isatty()
+        self.lines = enabled and not self.on_terminal
+        self.total, self.every, self.step, self.started = total, every, initial, (initial, time.time())
+        self.bar = tqdm(total=total, initial=initial, unit="step", disable=not self.on_terminal, file=sys.stderr,
                         dynamic_ncols=True, mininterval=1.0)
+
+    def advance(self, logs):
+        self.step += 1
+        self.bar.update(1)
+        loss = f"{float(logs['loss']):.4g}" if logs and "loss" in logs else "?"
+        if self.on_terminal and self.step % 10 == 0:
+            self.bar.set_postfix(loss=loss, refresh=False)
+        if self.lines and (self.step % self.every == 0 or self.step == self.total):
+            steps, seconds = self.step - self.started[0], time.time() - self.started[1]
+            print(f"step {self.step}/{self.total} loss {loss} ({steps / max(seconds, 1e-9):.2f} steps/s)",
+                  file=sys.stderr, flush=True)
 
     def callback(self):
         import keras
 
-        bar = self.bar
+        progress = self
 
         class _Cb(keras.callbacks.Callback):
             def on_train_batch_end(self, batch, logs=None):
-                bar.update(1)
-                if logs and "loss" in logs and bar.n % 10 == 0:
-                    bar.set_postfix(loss=f"{float(logs['loss']):.4g}", refresh=False)
+                progress.advance(logs)
 
         return _Cb()
 
 
 def check_out(out, recipe, resume):
     """Check the run folder against ``--resume`` before any heavy work; returns the newest checkpoint whose
-    ``state.json`` reads cleanly (or None). Refuses an existing run without ``--resume`` and a resume with a
-    different recipe."""
+    ``state.json`` reads cleanly (or None). Refuses an existing run (a folder with a checkpoint) without
+    ``--resume`` and a resume with a different recipe; a start that failed before its first checkpoint leaves
+    nothing to resume, so it never blocks the next try."""
     import yaml
 
     out = Path(out)
     saved_path = out / "recipe.yaml"
     found = checkpoint.list_checkpoints(out / "checkpoints")
-    if saved_path.exists() or found:
+    if found:
         if not resume:
             raise RunError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
         if saved_path.exists():
@@ -311,13 +335,13 @@ def finished_state(ckpt):
     return checkpoint.read_state(ckpt).get("finished") if ckpt is not None else None
 
 
-def train(recipe, out, data_root, resume=False, progress=True, log=print):
+def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_bad=False):
     """Run (or resume) the training described by a resolved ``recipe``; returns the metrics dict."""
     import keras
 
     out = Path(out)
     t = recipe["train"]
-    train_faces, val_faces = load_faces(recipe, data_root)
+    train_faces, val_faces, skipped_faces = load_faces(recipe, data_root, skip_bad, log)
     if recipe["model"]["pretrained"]:  # a missing weights package fails here, before Keras is imported
         from flzoo.models.pretrained import PretrainedError, source_file
 
@@ -353,7 +377,8 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print):
 
     state = {"best_val_nme": None, "best_step": None, "bad_validations": 0, "loss_sums": {}, "loss_steps": 0,
              "train_s": 0.0, "elapsed_s": 0.0, "finished": None, "steps_per_epoch": len(train_batches),
-             "train_faces": len(train_faces), "val_faces": len(val_faces), "pretrained": None}
+             "train_faces": len(train_faces), "val_faces": len(val_faces), "pretrained": None,
+             "skipped_faces": skipped_faces}
     step = 0
     with scope():
         checkpoint.build_optimizers(model)
@@ -495,5 +520,6 @@ def _metrics(recipe, state, step, n_devices, started):
            "best_step": state["best_step"], "validation": "val_nme = mean point error / distance(points 36, 45) "
            "on the validation split of the training subsets", "train_images_per_s": round(_ips(recipe, state, step), 2),
            "wall_s": round(time.time() - started, 1), "train_faces": state["train_faces"],
-           "val_faces": state["val_faces"], "pretrained": state["pretrained"]}
+           "val_faces": state["val_faces"], "skipped_faces": state["skipped_faces"],
+           "pretrained": state["pretrained"]}
     return out

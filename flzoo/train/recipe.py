@@ -272,13 +272,29 @@ def flatten(recipe):
     return _flatten(recipe, "recipe")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise RecipeError(f"key {key!r} is given twice in one section: lines {seen[key] + 1} and "
+                                  f"{key_node.start_mark.line + 1}; keep one")
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load(path, overrides=()):
     """Read and validate the recipe at ``path`` (plus ``--set`` overrides)."""
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"recipe file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+    except RecipeError as exc:
+        raise RecipeError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise RecipeError(f"{path}: not valid YAML ({exc})") from None
     return resolve(data, overrides, source=str(path), default_name=path.stem)
