@@ -128,3 +128,30 @@ def test_export_errors_name_the_problem(model_dir, tmp_path):
     assert result.exit_code == 2 and "needs a path ending in .onnx" in result.output
     result = CliRunner().invoke(main, ["export", "no-such-model", "-o", str(tmp_path / "x.onnx")])
     assert result.exit_code == 2 and "'no-such-model': not a model name" in result.output
+
+
+@pytest.mark.parametrize("backbone", ["mobilenet_v2", "efficientnet_lite0"])
+def test_imagenet_backbones_export_to_onnx_and_litert(backbone, tmp_path):
+    """The ImageNet networks' layer names (PyTorch module names) are valid in exported graphs, and the exports
+    give Keras's points."""
+    import keras
+    import onnxruntime as ort
+    import tensorflow as tf
+
+    from flzoo.commands.predict import export_model
+    from flzoo.models import build
+
+    keras.utils.set_random_seed(0)
+    model = build("hybrid", backbone, 64, freeze=8)
+    crops = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    expected = model.predict_points(crops)
+    session = ort.InferenceSession(str(export_model(model, tmp_path / "m.onnx", "onnx")),
+                                   providers=["CPUExecutionProvider"])
+    onnx_points = session.run(None, {session.get_inputs()[0].name: crops})[0]
+    np.testing.assert_allclose(onnx_points, expected, atol=0.05)
+    it = tf.lite.Interpreter(model_path=str(export_model(model, tmp_path / "m.tflite", "litert")))
+    it.resize_tensor_input(it.get_input_details()[0]["index"], crops.shape)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], crops)
+    it.invoke()
+    np.testing.assert_allclose(it.get_tensor(it.get_output_details()[0]["index"]), expected, atol=0.05)

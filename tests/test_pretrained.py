@@ -170,9 +170,9 @@ def test_training_starts_from_imagenet_and_keeps_frozen_stages(tmp_path):
 
     model = load_model(out / "best")
     layers = {layer.name: layer for layer in model.network.layers}
-    stem = [np.asarray(v) for v in layers["_bn0"].weights]  # stride 2: frozen
+    stem = [np.asarray(v) for v in layers["bn0"].weights]  # stride 2: frozen
     assert all(np.array_equal(stem[i], imagenet[f"_bn0/{i}"]) for i in range(4))
-    frozen = layers["_blocks.4._project_conv"].weights[0]  # last block at stride 8
+    frozen = layers["blocks.4._project_conv"].weights[0]  # last block at stride 8
     assert np.array_equal(np.asarray(frozen), imagenet["_blocks.4._project_conv/0"])
-    trained = layers["_blocks.5._expand_conv"].weights[0]  # first block at stride 16
+    trained = layers["blocks.5._expand_conv"].weights[0]  # first block at stride 16
     assert not np.array_equal(np.asarray(trained), imagenet["_blocks.5._expand_conv/0"])

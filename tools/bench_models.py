@@ -35,7 +35,9 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=5, help="untimed training batches first")
     p.add_argument("--infer-runs", type=int, default=200)
     p.add_argument("--onnx", action="store_true", help="also time onnxruntime on an exported ONNX file")
+    p.add_argument("--litert", action="store_true", help="also time LiteRT on an exported .tflite file")
     p.add_argument("--skip-train", action="store_true")
+    p.add_argument("--skip-infer", action="store_true")
     return p.parse_args(argv)
 
 
@@ -146,6 +148,28 @@ def bench_onnx(network, x, runs):
         return results
 
 
+def bench_litert(network, x, runs):
+    """Batch-1 ms through the LiteRT (TF Lite) interpreter on a ``keras.Model.export(format="litert")`` file."""
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.tflite")
+        network.export(path, format="litert", verbose=False)
+        results = {}
+        for threads in (1, 2):
+            it = tf.lite.Interpreter(model_path=path, num_threads=threads)
+            it.allocate_tensors()
+            inp, out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+
+            def call(a, it=it, inp=inp, out=out):
+                it.set_tensor(inp, a)
+                it.invoke()
+                return it.get_tensor(out)
+
+            results[f"litert_ms_{threads}thread"] = time_calls(call, x, runs)
+        return results
+
+
 def main(argv=None):
     args = parse_args(argv)
     import keras
@@ -160,9 +184,12 @@ def main(argv=None):
               "stride": stride, "trainable_params": params, "batch": args.batch, "cpus": os.cpu_count(),
               "load_avg_1min": os.getloadavg()[0]}
     x1 = np.random.default_rng(1).uniform(0, 255, (1,) + tuple(network.input_shape[1:])).astype("float32")
-    result["infer_ms_batch1"] = time_calls(compiled_forward(network), x1, args.infer_runs)
+    if not args.skip_infer:
+        result["infer_ms_batch1"] = time_calls(compiled_forward(network), x1, args.infer_runs)
     if args.onnx:
         result.update(bench_onnx(network, x1, args.infer_runs))
+    if args.litert:
+        result.update(bench_litert(network, x1, args.infer_runs))
     if not args.skip_train:
         result["train_img_per_s"] = bench_training(network, args.batch, args.warmup, args.train_batches,
                                                    variant=args.variant)

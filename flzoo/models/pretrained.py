@@ -128,11 +128,13 @@ def load_imagenet(network, backbone, with_classifier=False):
     """Copy the ImageNet weights into ``network``'s backbone layers (all or nothing); returns ``info`` plus
     ``tensors`` (how many were loaded). Every backbone layer must find its tensors and every shape must fit;
     the classifier's tensors are used only by ``with_classifier`` networks (``nets.mobile.classifier``)."""
+    from flzoo.models.nets.mobile import keras_name
+
     tensors, info = converted(backbone)
-    by_module = {}
+    by_module = {}  # Keras layer name -> {weight index: array}
     for key, value in tensors.items():
         module, _, index = key.rpartition("/")
-        by_module.setdefault(module, {})[int(index)] = value
+        by_module.setdefault(keras_name(module), {})[int(index)] = value
     assignments = []
     for layer in network.layers:
         if layer.name not in by_module or not layer.weights:
@@ -146,7 +148,7 @@ def load_imagenet(network, backbone, with_classifier=False):
                 raise PretrainedError(f"{info['source']}: {layer.name}/{index} has shape "
                                       f"{tuple(arrays[index].shape)}, the Keras layer expects {tuple(var.shape)}")
             assignments.append((var, arrays[index]))
-    classifier = get_classifier_name(backbone)
+    classifier = keras_name(get_classifier_name(backbone))
     if not with_classifier:
         by_module.pop(classifier, None)
     if by_module:

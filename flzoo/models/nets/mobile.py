@@ -6,7 +6,8 @@ load one to one (``flzoo.models.pretrained``):
   EfficientNet-PyTorch port of the TF Lite weights: TF "same" padding, which Keras' ``padding="same"`` is.
 
 Every layer is named after the PyTorch module it takes its weights from (``features.3.conv.1.0``,
-``_blocks.4._depthwise_conv``), so conversion needs no per-network table. ``features`` returns the outputs of
+``blocks.4._depthwise_conv`` for ``_blocks.4._depthwise_conv``: ``keras_name`` drops a leading underscore, which
+TensorFlow's SavedModel export refuses), so conversion needs no per-network table. ``features`` returns the outputs of
 the last block at each stride (stride 32: the 1280-channel head conv); ``freeze=S`` makes every layer up to
 output stride S untrainable, its batch norms then run in inference mode (Keras does this for a BN layer whose
 ``trainable`` is False).
@@ -64,6 +65,11 @@ NETWORKS = {
 }
 
 
+def keras_name(module):
+    """The Keras layer name of PyTorch module ``module``."""
+    return module.lstrip("_")
+
+
 class _Builder:
     """Creates the layers of one network. ``stage`` is the output stride of the block being built (a block's
     expansion conv still runs at the previous stride but belongs to the block); ``freeze`` stops training every
@@ -78,6 +84,7 @@ class _Builder:
 
     def conv(self, x, filters, kernel, stride, name, depthwise=False):
         padding = "same"
+        name = keras_name(name)
         if stride > 1 and not self.net.tf_padding:
             x = layers.ZeroPadding2D(kernel // 2, name=f"{name}.pad")(x)
             padding = "valid"
@@ -89,6 +96,7 @@ class _Builder:
 
     def bn(self, x, name, relu=True):
         # momentum 0.9 = torch's 0.1 (the moving statistics' update rate)
+        name = keras_name(name)
         x = self._frozen(layers.BatchNormalization(epsilon=self.net.bn_epsilon, momentum=0.9, name=name))(x)
         return layers.ReLU(max_value=6.0, name=f"{name}.relu6")(x) if relu else x
 
@@ -104,7 +112,7 @@ class _Builder:
         x = self.conv(x, filters, 1, 1, names["project"])
         x = self.bn(x, names["project_bn"], relu=False)
         if stride == 1 and inputs.shape[-1] == filters:
-            x = layers.Add(name=f"{names['project']}.residual")([x, inputs])
+            x = layers.Add(name=f"{keras_name(names['project'])}.residual")([x, inputs])
         return x
 
 
@@ -129,7 +137,7 @@ def classifier(x, network="mobilenet_v2"):
     """ImageNet-1k logits (the source network's own head), for checking converted weights."""
     s32 = features(x, network)["s32"]
     pooled = layers.GlobalAveragePooling2D(name="pool")(s32)
-    return layers.Dense(1000, name=NETWORKS[network].classifier_name)(pooled)
+    return layers.Dense(1000, name=keras_name(NETWORKS[network].classifier_name))(pooled)
 
 
-__all__ = ["NETWORKS", "features", "classifier"]
+__all__ = ["NETWORKS", "features", "classifier", "keras_name"]

@@ -1,0 +1,49 @@
+"""The pilot table of docs/training.md from pilot run folders (their recipe.yaml, log.jsonl, metrics.json).
+
+    python tools/pilot_table.py ../flzoo-runs/pilots/*
+
+Per run: backbone, input size, frozen stride, trainable parameters, training img/s and wall hours (from
+metrics.json: the 2-core machine, so an hour of wall time is an hour of the whole CPU), validation NME at each
+500 steps and the best (validation split of the training faces; no test set).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def row(run):
+    run = Path(run)
+    recipe = yaml.safe_load((run / "recipe.yaml").read_text())
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+    metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
+    config = json.loads((run / "best" / "config.json").read_text()) if (run / "best" / "config.json").is_file() else {}
+    m = recipe["model"]
+    at = {e["step"]: e["val_nme"] for e in log}
+    best = min(log, key=lambda e: e["val_nme"]) if log else None
+    hours = (metrics.get("wall_s") or (log[-1]["time_s"] if log else 0)) / 3600
+    return {"run": run.name, "backbone": m["backbone"], "input": m["input_size"],
+            "freeze": m["options"].get("freeze", "-") if m.get("pretrained") else "scratch",
+            "params": (config.get("params") or {}).get("trainable"), "img_s": metrics.get("train_images_per_s"),
+            "hours": hours, "val": {s: at.get(s) for s in (500, 1000, 1500, 2000)},
+            "best": (best["val_nme"], best["step"]) if best else None, "finished": metrics.get("finished")}
+
+
+def main(runs):
+    rows = [row(r) for r in runs if (Path(r) / "log.jsonl").is_file()]
+    print("| pilot | backbone | input | frozen to | trainable params | train img/s | wall h | val NME @500 / 1000 / "
+          "1500 / 2000 | best val NME (step) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        val = " / ".join("-" if v is None else f"{v:.4f}" for v in r["val"].values())
+        params = f"{r['params']:,}" if r["params"] else "-"
+        best = f"{r['best'][0]:.4f} ({r['best'][1]})" if r["best"] else "-"
+        note = "" if r["finished"] else " (running)"
+        print(f"| {r['run']}{note} | {r['backbone']} | {r['input']} | {r['freeze']} | {params} | "
+              f"{r['img_s'] or '-'} | {r['hours']:.2f} | {val} | {best} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
