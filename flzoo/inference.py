@@ -107,10 +107,13 @@ def resolve_folder(name_or_path):
                      f"({', '.join(registry.TABLE)}), an existing folder, or hf://ORG/NAME[@REVISION]")
 
 
-def load(name_or_path=None, detector="dlib", refine=True, batch_size=32, flip=False):
+def load(name_or_path=None, detector="dlib", refine=True, batch_size=32, flip=False, runtime="auto"):
     """Load a model (registry name, folder or ``hf://ORG/NAME[@REV]``; default: the registry's default model)
     and return a ``Landmarker``. ``detector``: ``"dlib"``, ``None`` (boxes must be given) or a callable;
-    ``flip``: test-time flip (average with the mirrored crop's prediction; twice the network time)."""
+    ``flip``: test-time flip (average with the mirrored crop's prediction; twice the network time);
+    ``runtime``: ``"auto"`` (the fastest installed runtime verified for this model: LiteRT, ONNX Runtime, else
+    Keras), ``"keras"``, ``"litert"`` or ``"onnx"`` (``flzoo.export.runtime_model``)."""
+    from flzoo.export import runtime_model
     from flzoo.registry import DEFAULT_MODEL
     from flzoo.weights import CONFIG_FILE, load_model
 
@@ -119,6 +122,7 @@ def load(name_or_path=None, detector="dlib", refine=True, batch_size=32, flip=Fa
     model = load_model(folder)
     # checked here too, where the file is known, so that a bad value names it
     check_crop((getattr(model, "flzoo_config", None) or {}).get("crop"), f"{folder / CONFIG_FILE}: field 'crop'")
+    model = runtime_model(model, folder, runtime)
     return Landmarker(model, detector=detector, refine=refine, batch_size=batch_size, name=str(spec), flip=flip)
 
 
@@ -150,9 +154,14 @@ class Landmarker:
         self.crop = {**DEFAULT_CROP, **check_crop(cfg.get("crop"), "the model's config.json: field 'crop'"),
                      **check_crop(crop, "crop")}
 
+    @property
+    def runtime(self):
+        """``"keras"``, or the exported runtime the model runs in (``flzoo.export.ExportedModel``)."""
+        return getattr(self.model, "runtime", "keras")
+
     def __repr__(self):
         return (f"Landmarker({self.name!r}, input_size={self.input_size}, detector={self.detector!r}, "
-                f"refine={self.refine}, flip={self.flip})")
+                f"refine={self.refine}, flip={self.flip}, runtime={self.runtime!r})")
 
     # ---- the frame change ---------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import sys
 
 
 @contextlib.contextmanager
-def _stderr_to_devnull():
+def stderr_to_devnull():
     try:
         fd = sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):  # no real stderr (e.g. captured by a test runner)
@@ -34,7 +34,7 @@ def import_keras(verbose=False):
         import keras  # noqa: F401
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _stderr_to_devnull():
+    with stderr_to_devnull():
         import keras
 
         if keras.backend.backend() == "tensorflow":
@@ -49,4 +49,4 @@ def import_keras(verbose=False):
         pass
 
 
-__all__ = ["import_keras"]
+__all__ = ["import_keras", "stderr_to_devnull"]

@@ -9,6 +9,14 @@ import pytest
 from flzoo.paths import default_data_root
 
 
+def pytest_configure(config):
+    """Converted ImageNet weights and exported runtimes go to a cache of this test session, not the user's."""
+    if "FLZOO_CACHE" not in os.environ:
+        import tempfile
+
+        os.environ["FLZOO_CACHE"] = tempfile.mkdtemp(prefix="flzoo-test-cache-")
+
+
 @pytest.fixture(scope="session")
 def data_root():
     """The real 300-W copy; tests that need it skip with the reason when it is absent."""

@@ -40,7 +40,7 @@ def astronaut_crops(landmarker):
 
 
 def _export(landmarker, path, fmt):
-    from flzoo.commands.predict import export_model
+    from flzoo.export import export_model
 
     return export_model(landmarker.model, path, fmt)
 
@@ -138,7 +138,7 @@ def test_imagenet_backbones_export_to_onnx_and_litert(backbone, tmp_path):
     import onnxruntime as ort
     import tensorflow as tf
 
-    from flzoo.commands.predict import export_model
+    from flzoo.export import export_model
     from flzoo.models import build
 
     keras.utils.set_random_seed(0)

@@ -49,7 +49,7 @@ def _models(names):
 
 def _runtimes(model, workdir, threads):
     """``{runtime: fn(x) -> points}`` for Keras and each exported runtime that is installed."""
-    from flzoo.commands.predict import export_model
+    from flzoo.export import export_model
 
     graph = model.inference_model()
     out = {"keras": graph.predict_on_batch}

@@ -55,9 +55,11 @@ def _select_subsets(found, wanted, root):
               help="Score only the first N faces of each subset (quick checks).")
 @click.option("--flip/--no-flip", default=False, show_default=True,
               help="Test-time flip: average each crop's prediction with its mirror image's.")
+@click.option("--runtime", type=click.Choice(["auto", "keras", "litert", "onnx"]), default="auto", show_default=True,
+              help="Where the network runs: auto = the fastest installed runtime verified for the model.")
 @click.option("--skip-bad", is_flag=True,
               help="Leave out faces whose files are bad (listed and counted in results.json) instead of stopping.")
-def eval_cmd(model, data, subsets, boxes, misses, out, batch_size, limit, flip, skip_bad):
+def eval_cmd(model, data, subsets, boxes, misses, out, batch_size, limit, flip, runtime, skip_bad):
     """Score a model: NME (68 points and eye anchors), AUC@0.08, FR@0.08 per subset; writes results.json,
     table.md, ced_68.png and ced_eyes.png."""
     import flzoo
@@ -76,10 +78,10 @@ def eval_cmd(model, data, subsets, boxes, misses, out, batch_size, limit, flip, 
         for line in skipped:
             click.echo(f"--skip-bad: left out {line}", err=True)
         faces = {s: found[s][:limit] if limit else found[s] for s in chosen if s in found}
-        landmarker = flzoo.load(model, flip=flip)
+        landmarker = flzoo.load(model, flip=flip, runtime=runtime)
         results = evaluate_faces(landmarker, faces, boxes=boxes, misses=misses, batch_size=batch_size,
                                  model_name=model)
-        results.update(flip=flip, skipped=skipped)
+        results.update(flip=flip, runtime=landmarker.runtime, skipped=skipped)
     except ValueError as exc:  # a user-caused problem (model folder, data), already worded for the user
         raise click.ClickException(str(exc)) from None
     seconds = time.perf_counter() - started

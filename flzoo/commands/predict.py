@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-EXPORT_FORMATS = ("onnx", "litert", "tf_saved_model", "openvino")
-EXPORT_SUFFIX = {"onnx": ".onnx", "litert": ".tflite", "openvino": ".xml"}
 ASTRONAUT = "astronaut"  # the name used for scikit-image's astronaut photo when no photo is given
 
 
@@ -158,7 +156,9 @@ def overlay_targets(labels, output, out_dir, inputs):
               help="Photos read and predicted together.")
 @click.option("--flip/--no-flip", default=False, show_default=True,
               help="Test-time flip: average each crop's prediction with its mirror image's.")
-def predict(photos, model, output, out_dir, json_path, refine, batch_size, flip):
+@click.option("--runtime", type=click.Choice(["auto", "keras", "litert", "onnx"]), default="auto", show_default=True,
+              help="Where the network runs: auto = the fastest installed runtime verified for the model.")
+def predict(photos, model, output, out_dir, json_path, refine, batch_size, flip, runtime):
     """Detect faces in PHOTO(s), predict 68 landmarks and draw them.
 
     With no PHOTO, runs on scikit-image's astronaut photo (public domain). Without -o / --out-dir the overlays
@@ -177,7 +177,7 @@ def predict(photos, model, output, out_dir, json_path, refine, batch_size, flip)
             raise click.UsageError(f"--json {json_path}: is one of the input photos; choose another path")
         _check_writable(json_path, "the JSON")
     try:
-        landmarker = flzoo.load(model, refine=refine, flip=flip)
+        landmarker = flzoo.load(model, refine=refine, flip=flip, runtime=runtime)
     except ValueError as err:
         raise click.UsageError(f"--model: {err}") from None
 
@@ -213,7 +213,7 @@ def predict(photos, model, output, out_dir, json_path, refine, batch_size, flip)
                             "faces": [_face_json(f) for f in faces]})
     if json_path:
         text = json.dumps({"model": landmarker.name, "refine": landmarker.refine, "flip": landmarker.flip,
-                           "images": records}, indent=1, allow_nan=False) + "\n"
+                           "runtime": landmarker.runtime, "images": records}, indent=1, allow_nan=False) + "\n"
         try:
             write_file(json_path, text, "the JSON")
         except click.ClickException:
@@ -227,39 +227,10 @@ def predict(photos, model, output, out_dir, json_path, refine, batch_size, flip)
             + " (see above)")
 
 
-def _backend():
-    import keras
-
-    return keras.backend.backend()
-
-
-def export_model(model, path, fmt):
-    """Export ``model.inference_model()`` (image RGB 0..255 -> points in crop pixels) with ``keras.Model.export``."""
-    if fmt not in EXPORT_FORMATS:
-        raise ValueError(f"format={fmt!r}: expected one of {', '.join(EXPORT_FORMATS)}")
-    path = Path(path)
-    suffix = EXPORT_SUFFIX.get(fmt)
-    if suffix and path.suffix != suffix:
-        raise ValueError(f"{path}: a {fmt} export needs a path ending in {suffix}")
-    if fmt == "tf_saved_model" and path.exists() and not path.is_dir():
-        raise ValueError(f"{path}: is a file; a tf_saved_model export is a folder: give a new folder path")
-    if fmt == "onnx" and _backend() == "torch":  # torch.onnx cannot export take_along_dim (the map decoding)
-        raise ValueError("ONNX export needs the tensorflow or jax backend (torch's exporter has no "
-                         "take_along_dim): run it with KERAS_BACKEND=tensorflow")
-    if path.parent:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    import numpy as np
-
-    graph = model.inference_model()
-    size = model.input_size
-    graph(np.zeros((1, size, size, 3), np.float32))  # Keras' ONNX exporter refuses a never-called model
-    graph.export(str(path), format=fmt, verbose=False)
-    return path
-
-
 @click.command()
 @click.argument("name")
-@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="onnx", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(("onnx", "litert", "tf_saved_model", "openvino")),
+              default="onnx", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Output path: NAME.onnx (onnx), NAME.tflite (litert), NAME.xml (openvino) or a folder "
                    "(tf_saved_model).")
@@ -268,6 +239,7 @@ def export(name, fmt, output):
 
     The exported graph takes (B, S, S, 3) float32 RGB 0..255 face crops (S = the model's input size, cropped with
     flzoo's protocol) and returns (B, 68, 2) points in crop pixels."""
+    from flzoo.export import export_model
     from flzoo.inference import resolve_folder
     from flzoo.weights import load_model
 
