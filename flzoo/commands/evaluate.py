@@ -81,7 +81,7 @@ def eval_cmd(model, data, subsets, boxes, misses, out, batch_size, limit, flip, 
         landmarker = flzoo.load(model, flip=flip, runtime=runtime)
         results = evaluate_faces(landmarker, faces, boxes=boxes, misses=misses, batch_size=batch_size,
                                  model_name=model)
-        results.update(flip=flip, runtime=landmarker.runtime, skipped=skipped)
+        results.update(flip=flip, runtime=getattr(landmarker, "runtime", "keras"), skipped=skipped)
     except ValueError as exc:  # a user-caused problem (model folder, data), already worded for the user
         raise click.ClickException(str(exc)) from None
     seconds = time.perf_counter() - started
