@@ -45,7 +45,9 @@ def export_model(model, path, fmt):
     graph = model.inference_model()
     size = model.input_size
     graph(np.zeros((1, size, size, 3), np.float32))  # Keras' ONNX exporter refuses a never-called model
-    graph.export(str(path), format=fmt, verbose=False)
+    with warnings.catch_warnings():  # tf2onnx's FutureWarning about np.object is not the user's concern
+        warnings.simplefilter("ignore", FutureWarning)
+        graph.export(str(path), format=fmt, verbose=False)
     return path
 
 
@@ -99,7 +101,7 @@ class ExportedModel:
 
     def __init__(self, model, path, runtime):
         self._model, self.path, self.runtime = model, Path(path), runtime
-        self._run = _litert_runner(self.path) if runtime == "litert" else _onnx_runner(self.path)
+        self._run = RUNNERS[runtime](self.path)
 
     def __getattr__(self, name):
         return getattr(self._model, name)
@@ -117,14 +119,17 @@ def _threads():
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _litert_runner(path):
+RUNNERS = {}  # runtime -> runner(path, threads) returning a function crops -> points
+
+
+def litert_runner(path, threads=None):
     import tensorflow as tf
 
     from flzoo.quiet import stderr_to_devnull
 
     with stderr_to_devnull(), warnings.catch_warnings():  # the XNNPACK delegate notice, the deprecation note
         warnings.simplefilter("ignore")
-        interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=_threads())
+        interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=threads or _threads())
         interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]["index"]
     out = interpreter.get_output_details()[0]["index"]
@@ -143,15 +148,19 @@ def _litert_runner(path):
     return run
 
 
-def _onnx_runner(path):
+def onnx_runner(path, threads=None):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = _threads()
+    options.intra_op_num_threads = threads or _threads()
+    options.inter_op_num_threads = 1
     options.log_severity_level = 3
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return lambda x: session.run(None, {name: x})[0]
+
+
+RUNNERS.update(litert=litert_runner, onnx=onnx_runner)
 
 
 def runtime_model(model, folder, runtime="auto", log=None):
@@ -212,7 +221,7 @@ def _export_and_verify(model, place, key, runtime):
         export_model(model, tmp / file, runtime)
         probe = _probe(model.input_size)
         expected = model.predict_points(probe)
-        runner = _litert_runner(tmp / file) if runtime == "litert" else _onnx_runner(tmp / file)
+        runner = RUNNERS[runtime](tmp / file)
         diff = float(np.abs(runner(probe) - expected).max())
         record = {"key": key, "file": file, "runtime": runtime, "max_diff_px": diff, "ok": diff <= TOLERANCE_PX}
         (tmp / "verified.json").write_text(json.dumps(record, indent=1) + "\n")
@@ -224,4 +233,4 @@ def _export_and_verify(model, place, key, runtime):
 
 
 __all__ = ["FORMATS", "SUFFIX", "RUNTIMES", "TOLERANCE_PX", "export_model", "runtime_model", "ExportedModel",
-           "available", "cache_key"]
+           "available", "cache_key", "litert_runner", "onnx_runner", "RUNNERS"]

@@ -131,43 +131,14 @@ def time_calls(fn, x, runs):
     return 1000.0 * statistics.median(times)
 
 
-def bench_onnx(network, x, runs):
-    import onnxruntime as ort
+def bench_exported(network, x, runs, fmt):
+    """Batch-1 ms of ``network`` exported as ``fmt`` ("onnx" or "litert") in its runtime, 1 and 2 threads."""
+    from flzoo.export import RUNNERS, SUFFIX
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "model.onnx")
-        network.export(path, format="onnx", verbose=False)
-        results = {}
-        for threads in (1, 2):
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-            session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-            name = session.get_inputs()[0].name
-            results[f"onnx_ms_{threads}thread"] = time_calls(lambda a: session.run(None, {name: a}), x, runs)
-        return results
-
-
-def bench_litert(network, x, runs):
-    """Batch-1 ms through the LiteRT (TF Lite) interpreter on a ``keras.Model.export(format="litert")`` file."""
-    import tensorflow as tf
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "model.tflite")
-        network.export(path, format="litert", verbose=False)
-        results = {}
-        for threads in (1, 2):
-            it = tf.lite.Interpreter(model_path=path, num_threads=threads)
-            it.allocate_tensors()
-            inp, out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
-
-            def call(a, it=it, inp=inp, out=out):
-                it.set_tensor(inp, a)
-                it.invoke()
-                return it.get_tensor(out)
-
-            results[f"litert_ms_{threads}thread"] = time_calls(call, x, runs)
-        return results
+        path = os.path.join(tmp, "model" + SUFFIX[fmt])
+        network.export(path, format=fmt, verbose=False)
+        return {f"{fmt}_ms_{threads}thread": time_calls(RUNNERS[fmt](path, threads), x, runs) for threads in (1, 2)}
 
 
 def main(argv=None):
@@ -186,10 +157,9 @@ def main(argv=None):
     x1 = np.random.default_rng(1).uniform(0, 255, (1,) + tuple(network.input_shape[1:])).astype("float32")
     if not args.skip_infer:
         result["infer_ms_batch1"] = time_calls(compiled_forward(network), x1, args.infer_runs)
-    if args.onnx:
-        result.update(bench_onnx(network, x1, args.infer_runs))
-    if args.litert:
-        result.update(bench_litert(network, x1, args.infer_runs))
+    for fmt in ("onnx", "litert"):
+        if getattr(args, fmt):
+            result.update(bench_exported(network, x1, args.infer_runs, fmt))
     if not args.skip_train:
         result["train_img_per_s"] = bench_training(network, args.batch, args.warmup, args.train_batches,
                                                    variant=args.variant)

@@ -103,14 +103,28 @@ def eval_cmd(model, data, subsets, boxes, misses, out, batch_size, limit, flip, 
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--out", "out", type=click.Path(path_type=Path), default=Path("comparison"),
               show_default=True, help="Output folder for comparison.md, ced_68.png and ced_eyes.png.")
-def compare(runs, out):
+@click.option("--paired", "pairs", multiple=True, metavar="A,B",
+              help="Compare configurations A and B face by face (NME difference, 95% bootstrap interval); "
+                   "repeatable. A configuration is a run folder name without its _seed<N> suffix.")
+def compare(runs, out, pairs):
     """Compare evaluations in the paper's Table 2 layout. Each RUN is a results.json, a folder written by
-    `flzoo eval --out`, or a run folder holding eval*/results.json."""
-    from flzoo.evaluate import find_results, write_comparison
+    `flzoo eval --out`, or a run folder holding eval*/results.json. Runs of one configuration (run folders
+    named <config>_seed<N>) are also aggregated into aggregate.md: mean +/- std over the runs."""
+    from flzoo.aggregate import group_runs, write_aggregate
+    from flzoo.evaluate import find_results, load_results, write_comparison
 
     try:
+        parsed = []
+        for pair in pairs:
+            names = [p.strip() for p in pair.split(",")]
+            if len(names) != 2 or not all(names):
+                raise ValueError(f"--paired {pair!r}: expected two configuration names A,B")
+            parsed.append(tuple(names))
         files = [f for run in runs for f in find_results(run)]
         text = write_comparison(files, out)
+        grouped = group_runs([(f, load_results(f)) for f in files])
+        if parsed or any(len(v) > 1 for v in grouped.values()):
+            text += "\n" + write_aggregate(files, out, parsed)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(text)

@@ -1,0 +1,119 @@
+"""Several training runs of one configuration (different seeds): mean +/- std of the figures per test set, and
+the paired comparison of two configurations face by face with a bootstrap interval (``flzoo compare``).
+
+A run's configuration is its run folder's name without a ``_seed<N>`` / ``-seed<N>`` suffix (``pwc_seed2/best``
+-> ``pwc``), plus ``(detector)`` for detector-box evaluations, so ``flzoo compare ../runs/*_seed*/eval_gt``
+groups by itself.
+"""
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+SEED_SUFFIX = re.compile(r"^(?P<config>.+?)[_-]seed\d+$")
+METRICS = ("nme", "auc", "fr")
+
+
+def configuration(results):
+    """The configuration name of one ``results.json`` dict (from its ``model`` path)."""
+    from flzoo.evaluate import short_name
+
+    run = short_name(results["model"]).split("/")[0]
+    match = SEED_SUFFIX.match(run)
+    name = match.group("config") if match else run
+    return name + ("" if results.get("boxes", "gt") == "gt" else " (detector)")
+
+
+def group_runs(runs):
+    """``{configuration: [results, ...]}`` in first-seen order, from ``[(path, results), ...]``."""
+    groups = {}
+    for _, results in runs:
+        groups.setdefault(configuration(results), []).append(results)
+    return groups
+
+
+def mean_std(values):
+    """``(mean, sample std or None for one value, n)``."""
+    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
+    if v.size == 0:
+        return None, None, 0
+    return float(v.mean()), (float(v.std(ddof=1)) if v.size > 1 else None), int(v.size)
+
+
+def face_nmes(results, subset):
+    """``{(image, k): NME}`` of one run's faces in ``subset`` (``k`` numbers the faces of one photo)."""
+    out, seen = {}, {}
+    for face in results["faces"]:
+        if face["subset"] != subset or face.get("nme") is None:
+            continue
+        k = seen.get(face["image"], 0)
+        seen[face["image"]] = k + 1
+        out[(face["image"], k)] = face["nme"]
+    return out
+
+
+def paired_difference(a_runs, b_runs, subset, resamples=10_000, seed=0):
+    """NME of configuration A minus B, face by face: each face's NME averaged over the runs of its
+    configuration, then the mean difference over the faces all runs scored, with a 95% percentile bootstrap
+    interval over faces (``resamples`` draws, seeded). Returns ``{"mean", "low", "high", "faces"}``."""
+    per_run = [face_nmes(r, subset) for r in list(a_runs) + list(b_runs)]
+    common = sorted(set.intersection(*(set(p) for p in per_run))) if per_run else []
+    if not common:
+        raise ValueError(f"no face of {subset!r} is scored in every run of both configurations")
+    a = np.mean([[p[f] for f in common] for p in per_run[:len(a_runs)]], axis=0)
+    b = np.mean([[p[f] for f in common] for p in per_run[len(a_runs):]], axis=0)
+    diff = a - b
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), (resamples, len(diff)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"mean": float(diff.mean()), "low": float(low), "high": float(high), "faces": len(common)}
+
+
+def render_aggregate(runs, pairs=()):
+    """Markdown: per configuration and test set, mean +/- std (n runs) of NME, AUC@0.08 and FR@0.08; then each
+    ``(A, B)`` of ``pairs`` as the paired NME difference A - B with its bootstrap interval."""
+    from flzoo.evaluate import _label
+
+    groups = group_runs(runs)
+    subsets = list(dict.fromkeys(s for _, r in runs for s in r["summary"] if s != "total"))
+    lines = ["# Runs per configuration: mean +/- std over runs (n)", "",
+             "| configuration | set | runs | NME | AUC@0.08 | FR@0.08 |", "|---|---|---|---|---|---|"]
+    for name, results in groups.items():
+        for s in subsets:
+            cells = []
+            for metric in METRICS:
+                mean, std, n = mean_std(r["summary"].get(s, {}).get(metric) for r in results)
+                scale, digits = (100, 2) if metric == "fr" else (1, 4)
+                cells.append("–" if mean is None else f"{mean * scale:.{digits}f}"
+                             + ("" if std is None else f" ± {std * scale:.{digits}f}") + ("%" if metric == "fr" else ""))
+            lines.append(f"| {name} | {_label(s)} | {len(results)} | " + " | ".join(cells) + " |")
+    if pairs:
+        lines += ["", "## Paired comparisons (NME of A minus B, face by face; 95% bootstrap interval over faces)", "",
+                  "| A | B | set | faces | mean difference | 95% interval | A better? |", "|---|---|---|---|---|---|---|"]
+        for a, b in pairs:
+            for name in (a, b):
+                if name not in groups:
+                    raise ValueError(f"--paired {a},{b}: no runs of configuration {name!r}; found "
+                                     f"{', '.join(groups)}")
+            for s in subsets:
+                d = paired_difference(groups[a], groups[b], s)
+                verdict = "yes" if d["high"] < 0 else "no (B better)" if d["low"] > 0 else "not shown"
+                lines.append(f"| {a} | {b} | {_label(s)} | {d['faces']} | {d['mean']:+.4f} | "
+                             f"[{d['low']:+.4f}, {d['high']:+.4f}] | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_aggregate(run_paths, out_dir, pairs=()):
+    from flzoo.evaluate import load_results
+
+    runs = [(str(p), load_results(p)) for p in run_paths]
+    text = render_aggregate(runs, pairs)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "aggregate.md").write_text(text)
+    return text
+
+
+__all__ = ["configuration", "group_runs", "mean_std", "face_nmes", "paired_difference", "render_aggregate",
+           "write_aggregate"]

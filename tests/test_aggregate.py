@@ -1,0 +1,64 @@
+"""Seeds of one configuration: grouping by run folder name, mean +/- std, and the paired bootstrap of two
+configurations, against values computed by hand."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from flzoo.aggregate import configuration, mean_std, paired_difference, render_aggregate
+from flzoo.cli import main
+
+
+def results(model, nmes, boxes="gt", subset="helen_test"):
+    faces = [{"image": f"img{i // 2}.jpg", "subset": subset, "nme": v, "nme_eyes": v} for i, v in enumerate(nmes)]
+    nme = float(np.mean(nmes))
+    return {"model": model, "boxes": boxes, "faces": faces,
+            "summary": {subset: {"n": len(nmes), "nme": nme, "auc": 1 - nme, "fr": 0.0},
+                        "total": {"n": len(nmes), "nme": nme, "auc": 1 - nme, "fr": 0.0}}}
+
+
+def test_configuration_strips_the_seed_suffix():
+    assert configuration(results("runs/pwc_seed2/best", [0.1])) == "pwc"
+    assert configuration(results("runs/hybrid-disc-seed10/best", [0.1])) == "hybrid-disc"
+    assert configuration(results("runs/pwc_seed0/best", [0.1], boxes="detector")) == "pwc (detector)"
+    assert configuration(results("hybrid_disc", [0.1])) == "hybrid_disc"
+
+
+def test_mean_and_sample_std_by_hand():
+    mean, std, n = mean_std([0.03, 0.04, 0.05])
+    assert (mean, n) == (pytest.approx(0.04), 3) and std == pytest.approx(0.01)  # sqrt(((.01)^2*2)/2)
+    assert mean_std([0.03]) == (0.03, None, 1)
+
+
+def test_paired_difference_averages_seeds_per_face_and_bootstraps_over_faces():
+    a = [results("r/a_seed0/best", [0.10, 0.20]), results("r/a_seed1/best", [0.30, 0.40])]
+    b = [results("r/b_seed0/best", [0.20, 0.20])]
+    d = paired_difference(a, b, "helen_test", resamples=20000)
+    # per face: A = (0.2, 0.3), B = (0.2, 0.2): differences (0.0, 0.1), mean 0.05
+    assert d["faces"] == 2 and d["mean"] == pytest.approx(0.05)
+    # two faces: the bootstrap mean is 0 (p 1/4), 0.05 (1/2) or 0.1 (1/4), so the 95% interval is [0, 0.1]
+    assert (d["low"], d["high"]) == (pytest.approx(0.0), pytest.approx(0.1))
+    same = paired_difference([results("x_seed0", [0.1, 0.3, 0.2])], [results("y_seed0", [0.05, 0.25, 0.15])],
+                             "helen_test")
+    assert (same["mean"], same["low"], same["high"]) == (pytest.approx(0.05),) * 3  # every difference 0.05
+
+
+def test_compare_aggregates_seeds_and_reports_paired_intervals(tmp_path):
+    paths = []
+    for config, base in (("pwc", 0.05), ("hybrid", 0.04)):
+        for seed in range(3):
+            folder = tmp_path / f"{config}_seed{seed}" / "eval_gt"
+            folder.mkdir(parents=True)
+            nmes = [base + 0.001 * seed + 0.002 * i for i in range(6)]
+            (folder / "results.json").write_text(json.dumps(results(str(folder.parent / "best"), nmes)))
+            paths.append(str(folder))
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(main, ["compare", *paths, "-o", str(out), "--paired", "hybrid,pwc"])
+    assert result.exit_code == 0, result.output
+    text = (out / "aggregate.md").read_text()
+    assert "| pwc | Helen | 3 | 0.0560 ± 0.0010 |" in text and "| hybrid | Helen | 3 | 0.0460 ± 0.0010 |" in text
+    assert "| hybrid | pwc | Helen | 6 | -0.0100 | [-0.0100, -0.0100] | yes |" in text
+    bad = CliRunner().invoke(main, ["compare", *paths, "-o", str(out), "--paired", "hybrid,nope"])
+    assert bad.exit_code != 0 and "no runs of configuration 'nope'" in bad.output
