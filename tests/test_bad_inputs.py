@@ -219,3 +219,57 @@ def test_api_bad_arguments_name_the_value(tiny_model):
     for bad, word in ((image.astype(np.uint16) * 256, "16-bit"), (None, "got NoneType"), (b"\xff\xd8", "got bytes")):
         with pytest.raises(ValueError, match=word):
             lm.predict(bad, boxes=[(100, 100, 200, 200)])
+
+
+def test_an_evaluation_that_cannot_be_written_says_so(tiny_model, tmp_path):
+    from tests.data_fakes import write_tree
+
+    root = tmp_path / "data"
+    write_tree(root, ["helen_test"])
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, text = run("eval", "--model", tiny_model, "--data", root, "--subsets", "helen_test", "--out", blocker / "ev")
+    assert code != 0 and "cannot write the evaluation" in text and str(blocker) in text
+
+
+def _cli(args, **env):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "flzoo.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, env={k: v for k, v in {**os.environ, **env}.items() if v is not None})
+
+
+def test_a_clean_terminal_and_verbose_brings_the_logs_back(photo, tmp_path):
+    quiet = _cli(["predict", photo, "-o", tmp_path / "o.png", "--runtime", "keras"], TF_CPP_MIN_LOG_LEVEL=None)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "oneDNN" not in quiet.stderr and "I0000" not in quiet.stderr and "absl" not in quiet.stderr
+    loud = _cli(["--verbose", "predict", photo, "-o", tmp_path / "o.png", "--runtime", "keras"],
+                TF_CPP_MIN_LOG_LEVEL=None)
+    assert loud.returncode == 0 and "oneDNN" in loud.stderr
+
+
+def test_onnx_export_on_torch_names_the_backend_to_use(tiny_model, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed")
+    proc = _cli(["export", tiny_model, "--format", "onnx", "-o", tmp_path / "m.onnx"], KERAS_BACKEND="torch")
+    assert proc.returncode != 0 and "KERAS_BACKEND=tensorflow" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_training_progress_in_a_pipe_is_a_line_per_100_steps(tmp_path):
+    import subprocess
+    import sys
+
+    from flzoo.paths import REPO_ROOT
+
+    root = tmp_path / "data"
+    write_tree(root, ["afw", "helen_train", "lfpw_train"])
+    args = [a for a in TINY_TRAIN if a != "--no-progress"]
+    proc = subprocess.run([sys.executable, "-m", "flzoo.train.cli", str(REPO_ROOT / "recipes/lite/pwc.yaml"), "--data",
+                           str(root), "--out", str(tmp_path / "run"), *args], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "step 2/2 loss" in proc.stderr and "\r" not in proc.stderr
