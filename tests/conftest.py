@@ -14,7 +14,15 @@ def pytest_configure(config):
     if "FLZOO_CACHE" not in os.environ:
         import tempfile
 
-        os.environ["FLZOO_CACHE"] = tempfile.mkdtemp(prefix="flzoo-test-cache-")
+        os.environ["FLZOO_CACHE"] = config._flzoo_cache = tempfile.mkdtemp(prefix="flzoo-test-cache-")
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    cache = getattr(config, "_flzoo_cache", None)
+    if cache:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
