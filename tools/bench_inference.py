@@ -48,44 +48,19 @@ def _models(names):
 
 
 def _runtimes(model, workdir, threads):
-    """``{runtime: fn(x) -> points}`` for Keras and each exported runtime that is installed."""
-    from flzoo.export import export_model
+    """``{runtime: fn(x) -> points}`` for Keras and each exported runtime that is installed (the runners
+    ``flzoo.load`` uses; a LiteRT runner resizes once per batch size, inside the untimed warm-up)."""
+    from flzoo.export import RUNNERS, SUFFIX, available, export_model
 
-    graph = model.inference_model()
-    out = {"keras": graph.predict_on_batch}
-    try:
-        import onnxruntime as ort
-
-        path = export_model(model, Path(workdir) / "m.onnx", "onnx")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        out["onnxruntime"] = lambda x: session.run(None, {name: x})[0]
-    except ImportError:
-        pass
-    try:
-        import tensorflow as tf
-
-        path = export_model(model, Path(workdir) / "m.tflite", "litert")
-        interp = {}
-
-        def litert(x):
-            key = len(x)
-            if key not in interp:  # one interpreter per batch size (resize once, outside the timing)
-                it = tf.lite.Interpreter(model_path=str(path), num_threads=threads)
-                it.resize_tensor_input(it.get_input_details()[0]["index"], x.shape)
-                it.allocate_tensors()
-                interp[key] = it
-            it = interp[key]
-            it.set_tensor(it.get_input_details()[0]["index"], x)
-            it.invoke()
-            return it.get_tensor(it.get_output_details()[0]["index"])
-
-        out["litert"] = litert
-    except Exception as err:  # the LiteRT converter may be missing or refuse an op: report, keep going
-        print(f"  litert unavailable: {type(err).__name__}: {str(err).splitlines()[0][:120]}")
+    out = {"keras": model.inference_model().predict_on_batch}
+    for runtime, label in (("onnx", "onnxruntime"), ("litert", "litert")):
+        if not available(runtime):
+            continue
+        try:
+            path = export_model(model, Path(workdir) / f"m{SUFFIX[runtime]}", runtime)
+            out[label] = RUNNERS[runtime](path, threads)
+        except Exception as err:  # an exporter may refuse an op: report, keep going
+            print(f"  {label} unavailable: {type(err).__name__}: {str(err).splitlines()[0][:120]}")
     return out
 
 
