@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flzoo import NUM_POINTS
+from flzoo.landmarks import MIRROR, NUM_POINTS
 
 DEFAULT_CROP = {"scale": 1.3, "centre": "box"}  # the training crop protocol (flzoo.data.crop.crop_square)
 # A refined crop whose side differs from the first one by more than this factor means the first pass failed
@@ -132,7 +132,7 @@ class Landmarker:
     ``refine``: ``True``/``1`` = one re-crop pass from the predicted points (default), ``0``/``False`` = none,
     ``n`` = n passes. ``crop``: ``{"scale", "centre"}`` overriding the crop protocol (default: the model's
     ``config.json`` field ``crop`` if any, else the training protocol ``DEFAULT_CROP``). ``flip``: also predict
-    the mirrored crop and average the two (points relabelled with ``MIRROR_68``)."""
+    the mirrored crop and average the two (points relabelled with ``MIRROR``)."""
 
     def __init__(self, model, detector="dlib", refine=True, batch_size=32, name=None, crop=None, flip=False):
         from flzoo.detect import get_detector
@@ -183,10 +183,9 @@ class Landmarker:
                           for i, (img, m) in enumerate(zip(images, matrices))]).astype(np.float32)
         points = self.model.predict_points(crops, batch_size=self.batch_size).astype(np.float64)
         if self.flip:
-            from flzoo.data.augment import MIRROR_68
 
             mirrored = self.model.predict_points(crops[:, :, ::-1], batch_size=self.batch_size)
-            mirrored = mirrored.astype(np.float64)[:, MIRROR_68]
+            mirrored = mirrored.astype(np.float64)[:, MIRROR]
             mirrored[..., 0] = size - 1 - mirrored[..., 0]  # pixel centres at integers: x -> S - 1 - x
             points = (points + mirrored) / 2
         return np.stack([transform_points(invert(m), p) for m, p in zip(matrices, points)]).astype(np.float32)

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from flzoo.landmarks import NUM_POINTS
+from flzoo.version import __version__
+
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 FORMAT = "flzoo"  # safetensors metadata "format"
@@ -29,14 +32,12 @@ def _version_tuple(text):
 def check_version(file_version, path):
     """Refuse files written by an incompatible flzoo: another major version, a newer minor version, or for
     0.x releases any other minor version (0.x may change the format between minors)."""
-    import flzoo
-
-    ours, theirs = _version_tuple(flzoo.__version__), _version_tuple(file_version)
+    ours, theirs = _version_tuple(__version__), _version_tuple(file_version)
     if theirs is None:
         raise ValueError(f"{path}: flzoo_version={file_version!r} is not a version like '0.1.0'")
     ok = theirs[0] == ours[0] and (theirs[1] == ours[1] if ours[0] == 0 else theirs[1] <= ours[1])
     if not ok:
-        raise ValueError(f"{path}: written by flzoo {file_version}, which this flzoo {flzoo.__version__} cannot "
+        raise ValueError(f"{path}: written by flzoo {file_version}, which this flzoo {__version__} cannot "
                          f"read (expected flzoo_version {ours[0]}.{ours[1]}.x); install a matching flzoo")
 
 
@@ -89,8 +90,6 @@ def save_model(model, folder, extra=None):
     import keras
     from safetensors.numpy import save_file
 
-    import flzoo
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     table = variable_table(model)
@@ -99,12 +98,12 @@ def save_model(model, folder, extra=None):
     trainable = {id(v) for v in model.trainable_weights}
     extra = dict(extra or {})
     config = {
-        "flzoo_version": flzoo.__version__,
+        "flzoo_version": __version__,
         "keras_version": keras.__version__,
         "keras_backend": keras.backend.backend(),
         "build": _jsonable(model.build_config()),
         "input_size": int(model.input_size),
-        "num_points": flzoo.NUM_POINTS,
+        "num_points": NUM_POINTS,
         "decoding": getattr(model, "decoding", None),
         "params": {"trainable": int(sum(np.prod(v.shape) for v in model.weights if id(v) in trainable)),
                    "total": int(sum(np.prod(v.shape) for v in model.weights))},
@@ -113,7 +112,7 @@ def save_model(model, folder, extra=None):
     config.update(_jsonable(extra))
     tmp_weights = folder / (WEIGHTS_FILE + ".tmp")
     tmp_config = folder / (CONFIG_FILE + ".tmp")
-    save_file(tensors, str(tmp_weights), metadata={"format": FORMAT, "flzoo_version": flzoo.__version__})
+    save_file(tensors, str(tmp_weights), metadata={"format": FORMAT, "flzoo_version": __version__})
     tmp_config.write_text(json.dumps(config, indent=2) + "\n")
     os.replace(tmp_weights, folder / WEIGHTS_FILE)
     os.replace(tmp_config, folder / CONFIG_FILE)

@@ -55,7 +55,7 @@ def test_flip_averages_the_mirrored_crop_and_makes_predictions_mirror_exact(mode
     """With flip=True a prediction is (f(crop) + mirror(f(mirrored crop))) / 2, so mirroring the photo mirrors
     the points exactly (landmark l goes to the place of its mirror partner), which a plain model does not."""
     import flzoo
-    from flzoo.data.augment import MIRROR_68
+    from flzoo.landmarks import MIRROR
 
     box = ASTRONAUT_FACE
     w = astronaut.shape[1]
@@ -65,7 +65,7 @@ def test_flip_averages_the_mirrored_crop_and_makes_predictions_mirror_exact(mode
     flipped = flzoo.load(model_dir, detector=None, refine=False, flip=True)
 
     def mirror_back(points):
-        out = points[MIRROR_68].copy()
+        out = points[MIRROR].copy()
         out[:, 0] = w - 1 - out[:, 0]
         return out
 

@@ -37,25 +37,6 @@ def list_cmd(pattern, as_json):
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
-def draw_faces(image, faces):
-    """An RGB copy of ``image`` with each face's box (green) and 68 points (red), sized to the photo."""
-    import cv2
-    import numpy as np
-
-    out = np.ascontiguousarray(image.copy())
-    h, w = out.shape[:2]
-    for face in faces:
-        x0, y0, x1, y1 = face["box"]
-        side = max(x1 - x0, y1 - y0)
-        thick = max(1, round(side / 150))
-        radius = max(1, round(side / 100))
-        cv2.rectangle(out, (round(x0), round(y0)), (round(x1), round(y1)), (0, 255, 0), thick, cv2.LINE_AA)
-        for x, y in face["points"]:
-            if np.isfinite(x) and np.isfinite(y) and -w < x < 2 * w and -h < y < 2 * h:
-                cv2.circle(out, (round(float(x)), round(float(y))), radius, (255, 0, 0), -1, cv2.LINE_AA)
-    return out
-
-
 def _face_json(face):
     """A face as strict JSON: a coordinate that is not finite becomes null, never a NaN token."""
     def num(v, digits):
@@ -67,35 +48,27 @@ def _face_json(face):
             "score": None if face["score"] is None else num(face["score"], 4)}
 
 
-OVERLAY_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
 def _write_image(path, rgb):
-    import cv2
+    from flzoo.drawing import encode
 
     path = Path(path)
-    ok, encoded = cv2.imencode(path.suffix.lower(), rgb[:, :, ::-1].copy())
-    if not ok:
-        raise click.ClickException(f"{path}: cannot encode the overlay as {path.suffix!r}; expected .png or .jpg")
-    write_file(path, encoded.tobytes(), "the overlay")
+    try:
+        data = encode(rgb, path.suffix)
+    except ValueError as err:
+        raise click.ClickException(f"{path}: {err}") from None
+    write_file(path, data, "the overlay")
 
 
 def write_file(path, data, what):
     """Write ``data`` (bytes or str) to ``path`` through a temporary file, so an interrupted or failed write
     never leaves a truncated file; a failure is one ClickException saying what could not be written and why."""
+    from flzoo.paths import write_atomic
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(data, str):
-            data = data.encode()
-        if path.is_char_device():  # e.g. /dev/stdout: no rename possible, write through
-            path.write_bytes(data)
-            return
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_atomic(path, data)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise click.ClickException(f"{path}: cannot write {what} ({err.strerror or err})") from None
 
 
@@ -117,8 +90,10 @@ def _check_writable(path, what):
 def overlay_targets(labels, output, out_dir, inputs):
     """One overlay path per photo label: ``-o`` for one photo, else ``<out_dir>/<stem>_landmarks.png`` with
     ``-2``, ``-3``, ... where two photos share a stem. Refuses a target that is one of the input photos."""
+    from flzoo.drawing import IMAGE_SUFFIXES
+
     if output is not None:
-        if Path(output).suffix.lower() not in OVERLAY_SUFFIXES:
+        if Path(output).suffix.lower() not in IMAGE_SUFFIXES:
             raise click.UsageError(f"-o/--output {output}: expected a .png or .jpg file name")
         targets = [Path(output)]
     else:
@@ -164,6 +139,7 @@ def predict(photos, model, output, out_dir, json_path, refine, batch_size, flip,
     With no PHOTO, runs on scikit-image's astronaut photo (public domain). Without -o / --out-dir the overlays
     go to the current folder as <stem>_landmarks.png."""
     import flzoo
+    from flzoo.drawing import draw_faces
     from flzoo.inference import read_image
 
     if output and out_dir:

@@ -38,7 +38,7 @@ def crop_matrix(cx, cy, side, size, angle_deg=0.0, scale=1.0, flip=False):
 
     ``angle_deg`` rotates the content counter-clockwise on screen (as ``cv2.getRotationMatrix2D``);
     ``scale`` < 1 shrinks the face in the crop (a wider photo window); ``flip`` mirrors the crop left-right
-    (callers also permute the points with ``MIRROR_68`` so index l keeps its meaning)."""
+    (callers also permute the points with ``MIRROR`` so index l keeps its meaning)."""
     if not side > 0 or not size > 0 or not scale > 0:
         raise ValueError(f"crop_matrix: side, size and scale must be > 0, got side={side}, size={size}, "
                          f"scale={scale}")

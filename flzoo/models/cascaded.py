@@ -20,9 +20,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from flzoo.landmarks import NUM_POINTS
 from flzoo.models.layers import GreyInput
 
-NUM_POINTS = 68
 MEAN_SHAPE_FILE = Path(__file__).resolve().parent.parent / "assets" / "mean_shape_68.json"
 
 # Paper (Hsu et al.'s DAN): two 3x3 conv-BN-ReLU per block, FC 256: 35,053,144 trainable parameters at

@@ -20,7 +20,8 @@ returns ``(B, K, 2)`` (x, y) in INPUT pixels.
 import keras
 from keras import ops
 
-NUM_POINTS = 68
+from flzoo.landmarks import NUM_POINTS
+
 METHODS = ("argmax", "subpixel", "soft_argmax")
 # Variants whose network output is per-pixel class logits over background (channel 0) + 68 landmarks.
 PWC_VARIANTS = ("pwc", "pwc_disc", "hybrid", "hybrid_disc")
