@@ -88,9 +88,12 @@ def check_crop(crop, where):
 
 
 def resolve_folder(name_or_path):
-    """A local model folder from a registry name, a folder path or ``hf://ORG/NAME[@REVISION]``."""
+    """A local model folder from a registry name (``hybrid_disc.lite``, a bare variant name for its best model,
+    None for the default), a folder path or ``hf://ORG/NAME[@REVISION]``."""
     from flzoo import registry
 
+    if name_or_path is None:
+        return registry.resolve(None)
     spec = str(name_or_path)
     if spec.startswith("hf://"):
         from flzoo import hub  # lazy: huggingface_hub is only needed for hf:// addresses
@@ -101,10 +104,7 @@ def resolve_folder(name_or_path):
         if not path.is_dir():
             raise ValueError(f"{path}: expected a model folder (config.json + model.safetensors), got a file")
         return path
-    if spec in registry.TABLE:
-        return registry.resolve(spec)
-    raise ValueError(f"{spec!r}: not a model name{registry.did_you_mean(spec, registry.TABLE)} "
-                     f"({', '.join(registry.TABLE)}), an existing folder, or hf://ORG/NAME[@REVISION]")
+    return registry.resolve(spec)  # a registry name, or ValueError naming the known ones
 
 
 def load(name_or_path=None, detector="dlib", refine=True, batch_size=32, flip=False, runtime="auto"):
@@ -114,10 +114,12 @@ def load(name_or_path=None, detector="dlib", refine=True, batch_size=32, flip=Fa
     ``runtime``: ``"auto"`` (the fastest installed runtime verified for this model: LiteRT, ONNX Runtime, else
     Keras), ``"keras"``, ``"litert"`` or ``"onnx"`` (``flzoo.export.runtime_model``)."""
     from flzoo.export import runtime_model
-    from flzoo.registry import DEFAULT_MODEL
+    from flzoo.registry import canonical_name, is_name
     from flzoo.weights import CONFIG_FILE, load_model
 
-    spec = DEFAULT_MODEL if name_or_path is None else name_or_path
+    spec = name_or_path
+    if spec is None or (isinstance(spec, str) and is_name(spec) and not Path(spec).exists()):
+        spec = canonical_name(spec)  # the Landmarker is named after the entry it loaded: hybrid_disc.lite
     folder = resolve_folder(spec)
     model = load_model(folder)
     # checked here too, where the file is known, so that a bad value names it

@@ -14,24 +14,23 @@ ASTRONAUT = "astronaut"  # the name used for scikit-image's astronaut photo when
 @click.argument("pattern", default="*")
 @click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
 def list_cmd(pattern, as_json):
-    """List the registry's models (PATTERN: a glob on the name)."""
-    from flzoo.registry import DEFAULT_MODEL, list_models
+    """List the registry's models (PATTERN: a glob on the name or the variant). A bare variant name loads the
+    model that lists it under "also"."""
+    from flzoo.registry import did_you_mean, list_models, table
 
     entries = list_models(pattern)
     if as_json:
         click.echo(json.dumps(entries, indent=2))
         return
     if not entries:
-        from flzoo.registry import TABLE, did_you_mean
-
-        raise click.ClickException(f"no model matches {pattern!r}{did_you_mean(pattern, TABLE)}; "
+        raise click.ClickException(f"no model matches {pattern!r}{did_you_mean(pattern, table())}; "
                                    f"`flzoo list` shows them all")
-    rows = [("name", "variant", "backbone", "input", "params", "NME", "weights")]
+    rows = [("name", "also", "tag", "backbone", "input", "params", "NME", "weights")]
     for e in entries:
-        name = e["name"] + (" (default)" if e["name"] == DEFAULT_MODEL else "")
+        also = ", ".join(e["aliases"] + (["(default)"] if e["default"] else [])) or "-"
         params = f"{e['params'] / 1e6:.2f} M" if e["params"] else "-"
         nme = f"{e['nme']:.4f}" if e["nme"] is not None else "-"
-        rows.append((name, e["variant"], e["backbone"], str(e["input_size"]), params, nme, e["source"]))
+        rows.append((e["name"], also, e["tag"], e["backbone"], str(e["input_size"]), params, nme, e["source"]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
