@@ -6,6 +6,7 @@ class ``l + 1`` at landmark ``l`` and 0 for background. See docs/losses.md for t
 
 from keras import ops
 
+from flzoo.data.crop import crop_to_centred
 from flzoo.models.decoding import SOFT_RADIUS, class_softmax, soft_argmax
 
 
@@ -82,7 +83,7 @@ def hybrid_loss(logits, labels, points, stride=1, alpha=1.0, beta=0.25):
 def normalize_shape(points, input_size):
     """Input pixels -> the discriminator's frame: the crop square becomes [-0.5, 0.5]^2 centred on the crop
     centre (x right, y down). Affine, so gradients reach the detector's point estimate unchanged in direction."""
-    return (ops.cast(points, "float32") + 0.5) / float(input_size) - 0.5
+    return crop_to_centred(ops.cast(points, "float32"), float(input_size))
 
 
 def discriminator_loss(real_logits, fake_logits):

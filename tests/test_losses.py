@@ -72,11 +72,11 @@ def test_heatmap_l2_and_pixel_ce_match_numpy():
 
 
 def _hybrid_inputs(seed=4):
-    from flzoo.data.targets import to_map
+    from flzoo.data.crop import crop_to_map
 
     rng = np.random.default_rng(seed)
     points = rng.uniform(4, 27, (2, 68, 2)).astype(np.float32)  # input pixels of a 32 px crop
-    labels = np.stack([pwc_labels(to_map(p, 4), 8) for p in points])
+    labels = np.stack([pwc_labels(crop_to_map(p, 4), 8) for p in points])
     logits = rng.normal(size=(2, 8, 8, 69)).astype(np.float32)
     return logits, labels, points
 

@@ -59,15 +59,6 @@ class AugmentConfig:
         if not 0 <= float(self.shift) <= 0.5:
             raise ValueError(f"augment.shift must be in [0, 0.5] (a fraction of the crop side), got {self.shift!r}")
 
-    @classmethod
-    def from_dict(cls, values):
-        """Build from a recipe mapping; unknown keys raise ``ValueError`` naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"augment: unknown key(s) {unknown}; expected some of {sorted(known)}")
-        return cls(**values)
-
     def sample(self, rng: np.random.Generator) -> AugmentParams:
         """Draw one sample's parameters. Always consumes the same numbers from ``rng`` whatever the options,
         so switching flip or jitter on does not change the geometry drawn for a seed (the shift is drawn after

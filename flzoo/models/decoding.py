@@ -1,7 +1,7 @@
 """Output map <-> crop frame, and decoding landmark maps to points (all ``keras.ops``, export-friendly).
 
-Frames: a crop is ``S x S`` input pixels; an output map at stride ``s`` has ``S / s`` cells per side, and cell
-``(i, j)`` covers input pixels ``[j*s - 0.5, (j+1)*s - 0.5)``, so ``map = (crop + 0.5) / s - 0.5``. Every
+Frames: a crop is ``S x S`` input pixels; an output map at stride ``s`` has ``S / s`` cells per side
+(``flzoo.data.crop.crop_to_map`` / ``map_to_crop``). Every
 decoder here takes landmark score maps ``(B, h, w, K)`` (non-negative, peaked: probabilities or heatmaps) and
 returns ``(B, K, 2)`` (x, y) in INPUT pixels.
 
@@ -21,22 +21,13 @@ returns ``(B, K, 2)`` (x, y) in INPUT pixels.
 import keras
 from keras import ops
 
+from flzoo.data.crop import map_to_crop
 from flzoo.landmarks import NUM_POINTS
 from flzoo.models.variants import VARIANTS, get_variant
 
 METHODS = ("argmax", "subpixel", "soft_argmax")
 # Window radius (map cells) of the local soft-argmax used for the hybrid / adversarial point estimate.
 SOFT_RADIUS = 2
-
-
-def crop_to_map(points, stride):
-    """Input-pixel coordinates -> output-map coordinates (works on numpy arrays and tensors)."""
-    return (points + 0.5) / stride - 0.5
-
-
-def map_to_crop(points, stride):
-    """Output-map coordinates -> input-pixel coordinates (works on numpy arrays and tensors)."""
-    return (points + 0.5) * stride - 0.5
 
 
 def _flat(maps):
