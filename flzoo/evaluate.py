@@ -156,8 +156,8 @@ def evaluate_faces(landmarker, faces_by_subset, boxes="gt", misses="gt", batch_s
 
     ``boxes="gt"``: crop from ground-truth landmarks (the paper's protocol). ``boxes="detector"``: the
     landmarker's own detector; each ground-truth face is matched to the detection with the best box IoU
-    (>= 0.3). A missed face is scored from the ground-truth crop (``misses="gt"``, like the peer figures in
-    DESIGN.md) or left out of the NME (``misses="exclude"``, like dlib's numbers in the paper); either way the
+    (>= 0.3). A missed face is scored from the ground-truth crop (``misses="gt"``, like dlib's figure measured here,
+    docs/paper.md) or left out of the NME (``misses="exclude"``, like dlib's numbers in the paper); either way the
     detection rate is reported."""
     from tqdm import tqdm
 

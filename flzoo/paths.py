@@ -7,9 +7,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def default_data_root():
-    """The 300-W copy: $FLZOO_300W, else ../shared/data/300w beside the checkout. May not exist."""
+    """The 300-W copy: $FLZOO_300W, else ../shared/data/300w beside a source checkout, else ./300w (an installed
+    wheel has no checkout beside it: never a folder inside site-packages). May not exist."""
     env = os.environ.get("FLZOO_300W")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data" / "300w"
+    if env:
+        return Path(env)
+    if (REPO_ROOT / "pyproject.toml").is_file():
+        return REPO_ROOT.parent / "shared" / "data" / "300w"
+    return Path("300w")
 
 
 def write_atomic(path, data):
