@@ -107,9 +107,14 @@ def canonical_name(name):
         return name
     if name in best:
         return best[name]
-    known = list(best) + list(entries)
+    known = known_names()
     raise ValueError(f"model {name!r} is not in the flzoo registry{did_you_mean(name, known)}; known: "
                      f"{', '.join(known)} (or pass a model folder path or hf://ORG/NAME[@REVISION])")
+
+
+def known_names():
+    """Every name ``canonical_name`` accepts: the bare variant names, then the full ``<variant>.<tag>`` ones."""
+    return list(index().get("best") or {}) + list(table())
 
 
 def get_entry(name):
@@ -176,8 +181,8 @@ def resolve(name):
 
 def is_name(text):
     """True when ``text`` is something ``canonical_name`` accepts (a full or bare registry name)."""
-    return text in table() or text in (index().get("best") or {})
+    return text in known_names()
 
 
-__all__ = ["Entry", "table", "index", "default_name", "canonical_name", "get_entry", "list_models", "resolve",
+__all__ = ["Entry", "table", "index", "default_name", "canonical_name", "known_names", "get_entry", "list_models", "resolve",
            "describe", "source", "is_available", "is_name", "BUNDLED_DIR"]

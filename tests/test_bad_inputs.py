@@ -84,7 +84,7 @@ def test_train_stops_before_work_on_a_bad_image_and_a_fixed_retry_starts(bad_dat
 
 
 def test_a_start_that_failed_before_its_first_checkpoint_does_not_block_the_next(tmp_path):
-    from flzoo.train.loop import check_out
+    from flzoo.train.run_folder import check_out
     from flzoo.train.recipe import load
     from flzoo.paths import REPO_ROOT
 

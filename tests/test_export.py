@@ -127,7 +127,7 @@ def test_export_errors_name_the_problem(model_dir, tmp_path):
     result = CliRunner().invoke(main, ["export", str(model_dir), "--format", "onnx", "-o", str(tmp_path / "x.bin")])
     assert result.exit_code == 2 and "needs a path ending in .onnx" in result.output
     result = CliRunner().invoke(main, ["export", "no-such-model", "-o", str(tmp_path / "x.onnx")])
-    assert result.exit_code == 2 and "'no-such-model': not a model name" in result.output
+    assert result.exit_code == 2 and "'no-such-model' is not in the flzoo registry" in result.output
 
 
 @pytest.mark.parametrize("backbone", ["mobilenet_v2", "efficientnet_lite0"])

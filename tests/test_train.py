@@ -201,22 +201,22 @@ def test_resume_with_no_readable_checkpoint_fails_cleanly(tmp_path):
 
 
 def test_truncate_log_drops_later_lines_and_a_half_written_last_one(tmp_path):
-    from flzoo.train.loop import _truncate_log
+    from flzoo.train.run_folder import truncate_log
 
     log = tmp_path / "log.jsonl"
     lines = [json.dumps({"step": s, "val_nme": 0.1}) for s in (2, 4, 6)]
     half = '{"step": 8, "losses": {"l'  # the process died mid-write
     messages = []
     log.write_text("\n".join(lines) + "\n" + half)
-    _truncate_log(log, 6, messages.append)  # resuming from the checkpoint at step 6
+    truncate_log(log, 6, messages.append)  # resuming from the checkpoint at step 6
     assert log.read_text().splitlines() == lines
     assert len(messages) == 1 and "half-written last line 4" in messages[0]
     log.write_text("\n".join(lines) + "\n" + half)
-    _truncate_log(log, 4, messages.append)
+    truncate_log(log, 4, messages.append)
     assert log.read_text() == lines[0] + "\n" + lines[1] + "\n"
     log.write_text("\n".join([lines[0], half, lines[1]]) + "\n")  # damage elsewhere is not a kill: refused
     with pytest.raises(RunError, match=f"{re.escape(str(log))} line 2 is not a log entry"):
-        _truncate_log(log, 4, messages.append)
+        truncate_log(log, 4, messages.append)
 
 
 def test_step_range_maps_global_steps_to_epoch_and_index():

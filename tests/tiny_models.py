@@ -71,7 +71,8 @@ def tiny_model(variant, **kwargs):
 
 def toy_batch(model, n=8, seed=0):
     """Random images, mean-shape points with jitter, and the model's map targets (flzoo.data.targets)."""
-    from flzoo.data.targets import stack_targets, to_map
+    from flzoo.data.crop import crop_to_map
+    from flzoo.data.targets import stack_targets
 
     rng = np.random.default_rng(seed)
     x = rng.uniform(0, 255, (n, SIZE, SIZE, 3)).astype(np.float32)
@@ -79,5 +80,5 @@ def toy_batch(model, n=8, seed=0):
     spec = model.target_spec
     y = {"points": points}
     if spec.kind != "points":
-        y["maps"] = stack_targets(spec, to_map(points, spec.stride), SIZE // spec.stride)
+        y["maps"] = stack_targets(spec, crop_to_map(points.astype(np.float64), spec.stride), SIZE // spec.stride)
     return x, y

@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
-# Train recipes one after another (2 cores: one run at a time) into RUNS_DIR/<recipe file stem>, resuming any
-# run that was interrupted; finished runs are skipped by --resume. Safe to start again after a kill or in a
-# new session:
+# Train recipes one after another (2 cores: one run at a time) into RUNS_DIR/<name>, resuming any run that was
+# interrupted; finished runs are skipped by --resume. Safe to start again after a kill or in a new session:
 #   nohup bash tools/train_queue.sh ../flzoo-runs recipes/lite/*.yaml > ../flzoo-runs/queue.log 2>&1 &
+# An entry RECIPE.yaml:KEY=VALUE[,KEY=VALUE...] trains the recipe with those --set overrides, named after them:
+#   recipes/lite/pwc.yaml:seed=1                            -> RUNS_DIR/pwc_seed1
+#   recipes/lite/pwc_disc.yaml:model.options.adv_weight=0.3 -> RUNS_DIR/pwc_disc_adv_weight0.3
 set -u
 cd "$(dirname "$0")/.."
 runs="$1"; shift
 mkdir -p "$runs"
-for recipe in "$@"; do
+for entry in "$@"; do
+  recipe="${entry%%:*}"
   name="$(basename "$recipe" .yaml)"
+  sets=()
+  if [ "$entry" != "$recipe" ]; then
+    IFS=',' read -ra overrides <<< "${entry#*:}"
+    for kv in "${overrides[@]}"; do
+      key="${kv%%=*}"
+      name="${name}_${key##*.}${kv#*=}"
+      sets+=(--set "$kv")
+    done
+    sets+=(--set "name=$name")
+  fi
   out="$runs/$name"
   resume=""
   [ -f "$out/recipe.yaml" ] && resume="--resume"
   echo "$(date -u +%FT%TZ) start $name $resume"
-  flzoo-train "$recipe" --out "$out" --no-progress $resume || echo "$(date -u +%FT%TZ) $name failed ($?)"
+  flzoo-train "$recipe" --out "$out" --no-progress $resume "${sets[@]}" || echo "$(date -u +%FT%TZ) $name failed ($?)"
 done
 echo "$(date -u +%FT%TZ) all done"

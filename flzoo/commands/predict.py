@@ -16,14 +16,14 @@ ASTRONAUT = "astronaut"  # the name used for scikit-image's astronaut photo when
 def list_cmd(pattern, as_json):
     """List the registry's models (PATTERN: a glob on the name or the variant). A bare variant name loads the
     model that lists it under "also"."""
-    from flzoo.registry import did_you_mean, list_models, table
+    from flzoo.registry import did_you_mean, known_names, list_models
 
     entries = list_models(pattern)
     if as_json:
         click.echo(json.dumps(entries, indent=2))
         return
     if not entries:
-        raise click.ClickException(f"no model matches {pattern!r}{did_you_mean(pattern, table())}; "
+        raise click.ClickException(f"no model matches {pattern!r}{did_you_mean(pattern, known_names())}; "
                                    f"`flzoo list` shows them all")
     rows = [("name", "also", "tag", "backbone", "input", "params", "NME", "weights")]
     for e in entries:

@@ -4,7 +4,7 @@
 Geometry goes into the sample's single photo -> crop matrix (``crop.crop_matrix``); only the photometric part
 touches pixels after the warp."""
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 

@@ -1,8 +1,8 @@
 """Training targets built in numpy from points in MAP coordinates.
 
 A map of stride ``s`` over an ``S x S`` crop has ``S // s`` pixels a side; its pixel centres sit at integer
-map coordinates, ``map = (crop + 0.5) / s - 0.5`` (``flzoo.data.crop.crop_to_map``). ``sigma`` is in MAP pixels. Channel layout of 69-channel maps: 0 = background, l + 1 =
-landmark l, the same as PWC class ids.
+map coordinates, ``map = (crop + 0.5) / s - 0.5`` (``flzoo.data.crop.crop_to_map``). ``sigma`` is in MAP
+pixels. Channel layout of 69-channel maps: 0 = background, l + 1 = landmark l, the same as PWC class ids.
 """
 
 from dataclasses import dataclass

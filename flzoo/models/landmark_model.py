@@ -5,8 +5,8 @@ variant's loss and reports each term as a metric. ``pwc_disc`` / ``hybrid_disc``
 ``train_step``: per batch ``disc_steps`` discriminator updates, then ``det_steps`` detector updates (the paper's
 1 then 2), each with its own optimizer (a ``keras.optimizers.MultiOptimizer`` built in ``compile`` so that JAX
 carries both in its state). The step body is written once in ``keras.ops``; only taking gradients differs per
-backend (``_value_and_grad``). Batch-norm statistics move once per detector update: the extra detector forward
-that feeds the discriminator update and the discriminator forward inside a detector update run in a scratch
+backend (``flzoo.models.gradients``). Batch-norm statistics move once per detector update: the extra detector
+forward that feeds the discriminator update and the discriminator forward inside a detector update run in a scratch
 ``keras.StatelessScope`` whose state updates are discarded.
 """
 
@@ -16,6 +16,7 @@ from keras import ops
 
 from flzoo import losses
 from flzoo.models import decoding as _dec
+from flzoo.models import gradients
 
 from flzoo.landmarks import NUM_POINTS
 from flzoo.models.variants import ADVERSARIAL_TERMS, VARIANTS
@@ -272,7 +273,7 @@ class LandmarkModel(keras.Model):
         result = super().test_step(*args)
         if self.discriminator is None:
             return result
-        drop = ("adv", "disc_loss", "disc_acc")
+        drop = ADVERSARIAL_TERMS
         if keras.backend.backend() == "jax":
             logs, state = result
             return {k: v for k, v in logs.items() if k not in drop}, state
@@ -288,13 +289,6 @@ class LandmarkModel(keras.Model):
         new_state = tuple([scope.get_current_value(v) for v in group] for group in groups)
         return logs, new_state
 
-    def _scratch_scope(self):
-        """A scope whose variable updates (batch-norm statistics) are discarded. On JAX it must carry the current
-        values, since a nested StatelessScope does not see its parent's."""
-        if keras.backend.backend() == "jax":
-            return keras.StatelessScope(state_mapping=[(v, v.value) for v in self.variables])
-        return keras.StatelessScope()
-
     def _adversarial_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if sample_weight is not None:
@@ -305,7 +299,7 @@ class LandmarkModel(keras.Model):
         det_vars = self.network.trainable_variables
         disc_vars = self.discriminator.trainable_variables
 
-        with self._scratch_scope():  # shapes for the discriminator; BN statistics untouched
+        with gradients.scratch_scope(self.variables):  # shapes for the discriminator; BN statistics untouched
             fake = ops.stop_gradient(losses.normalize_shape(self.soft_points(self.network(x, training=True)),
                                                             self.input_size))
 
@@ -316,74 +310,24 @@ class LandmarkModel(keras.Model):
                     losses.discriminator_accuracy(real_logits, fake_logits))
 
         for _ in range(self.disc_steps):
-            d_loss, d_acc, grads = self._value_and_grad(disc_loss, disc_vars)
-            self._apply(self.disc_optimizer, grads, disc_vars)
+            d_loss, d_acc, grads = gradients.value_and_grad(disc_loss, disc_vars, self.variables)
+            gradients.apply(self.disc_optimizer, grads, disc_vars)
 
         def det_loss():
             out = self.network(x, training=True)
             task, terms = self._task_loss(y, out)
             shapes = losses.normalize_shape(self.soft_points(out), self.input_size)
-            with self._scratch_scope():  # same batch statistics as the discriminator's own update
+            with gradients.scratch_scope(self.variables):  # same batch statistics as the discriminator's update
                 logits = self.discriminator(ops.concatenate([real, shapes], axis=0), training=True)
             adv = losses.adversarial_loss(logits[n:])
             return task + self.adv_weight * adv, (terms, adv)
 
         for _ in range(self.det_steps):
-            total, (terms, adv), grads = self._value_and_grad(det_loss, det_vars)
-            self._apply(self.det_optimizer, grads, det_vars)
+            total, (terms, adv), grads = gradients.value_and_grad(det_loss, det_vars, self.variables)
+            gradients.apply(self.det_optimizer, grads, det_vars)
         self.optimizer.iterations.assign_add(1)
 
         self._loss_tracker.update_state(total)
         for name, value in {**terms, "adv": adv, "disc_loss": d_loss, "disc_acc": d_acc}.items():
             self._trackers[name].update_state(value)
         return self.get_metrics_result()
-
-    def _value_and_grad(self, fn, variables):
-        """``fn() -> (loss, aux)``; returns ``(loss, aux, grads of loss w.r.t. variables)`` on any backend.
-
-        Non-trainable updates made by ``fn`` (batch-norm statistics) are kept."""
-        backend = keras.backend.backend()
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            with tf.GradientTape() as tape:
-                loss, aux = fn()
-            grads = tape.gradient(loss, variables)
-        elif backend == "torch":
-            import torch
-
-            loss, aux = fn()
-            values = [v.value for v in variables]
-            grads = torch.autograd.grad(loss, values, allow_unused=True)
-        elif backend == "jax":
-            import jax
-
-            diff = {id(v) for v in variables}
-            others = [v for v in self.variables if id(v) not in diff]
-            other_values = [v.value for v in others]
-            updated = [v for v in others if not v.trainable]
-
-            def pure(values):
-                mapping = list(zip(variables, values)) + list(zip(others, other_values))
-                with keras.StatelessScope(state_mapping=mapping) as scope:
-                    loss, aux = fn()
-                return loss, (aux, [scope.get_current_value(v) for v in updated])
-
-            (loss, (aux, updates)), grads = jax.value_and_grad(pure, has_aux=True)([v.value for v in variables])
-            for v, value in zip(updated, updates):
-                v.assign(value)
-        else:
-            raise ValueError(f"KERAS_BACKEND={backend!r}: the adversarial step supports tensorflow, jax, torch")
-        grads = [ops.zeros_like(v.value) if g is None else g for g, v in zip(grads, variables)]
-        return loss, aux, grads
-
-    @staticmethod
-    def _apply(optimizer, grads, variables):
-        if keras.backend.backend() == "torch":
-            import torch
-
-            with torch.no_grad():
-                optimizer.apply(grads, variables)
-        else:
-            optimizer.apply(grads, variables)
-

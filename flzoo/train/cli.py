@@ -68,7 +68,8 @@ def main(recipe_path, data_option, out, overrides, backend, resume, progress, ve
     recipe["data"]["root"] = str(root)
     out = out or Path("runs") / recipe["name"]
 
-    from flzoo.train.loop import RunError, check_out, finished_state, train
+    from flzoo.train.loop import RunError, train
+    from flzoo.train.run_folder import check_out, finished_state
 
     try:
         done = finished_state(check_out(out, recipe, resume))  # before Keras is imported: fails fast

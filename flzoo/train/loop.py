@@ -10,8 +10,6 @@ Keras must be imported by the caller's choice of backend; this module imports it
 """
 
 import json
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -20,7 +18,7 @@ import numpy as np
 
 from flzoo.evaluate import nme
 from flzoo.paths import write_atomic
-from flzoo.train import checkpoint
+from flzoo.train import checkpoint, run_folder
 from flzoo.train import recipe as recipes
 from flzoo.train.checkpoint import RunError
 
@@ -223,25 +221,6 @@ def write_overlays(folder, batches, preds, count, step, val_nme):
             done += 1
 
 
-def save_best(model, out, extra):
-    """Replace ``best/`` as a whole: write a temporary folder, then swap it in."""
-    from flzoo.weights import save_model
-
-    tmp, best, old = out / ".best-tmp", out / "best", out / ".best-old"
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_model(model, tmp, extra=extra)
-    if best.exists():
-        os.rename(best, old)
-    os.rename(tmp, best)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _recover_best(out):
-    """A kill between the two renames of ``save_best`` leaves only ``.best-old``: put it back."""
-    if not (out / "best").exists() and (out / ".best-old").exists():
-        os.rename(out / ".best-old", out / "best")
-
-
 # ------------------------------------------------------------------ the run
 
 
@@ -281,42 +260,6 @@ class _Progress:
         return _Cb()
 
 
-def check_out(out, recipe, resume):
-    """Check the run folder against ``--resume`` before any heavy work; returns the newest checkpoint whose
-    ``state.json`` reads cleanly (or None). Refuses an existing run (a folder with a checkpoint) without
-    ``--resume`` and a resume with a different recipe; a start that failed before its first checkpoint leaves
-    nothing to resume, so it never blocks the next try."""
-    import yaml
-
-    out = Path(out)
-    saved_path = out / "recipe.yaml"
-    found = checkpoint.list_checkpoints(out / "checkpoints")
-    if found:
-        if not resume:
-            raise RunError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
-        if saved_path.exists():
-            saved = yaml.safe_load(saved_path.read_text())
-            mine = recipes.nest(dict(recipes.flatten(recipe)))
-            if mine["model"]["input_size"] is None:  # null = the variant's default, resolved in the saved copy
-                mine["model"]["input_size"] = saved.get("model", {}).get("input_size")
-            diff = recipes.differences(saved, mine)
-            if diff:
-                raise RunError(f"--resume: the recipe differs from the run's {saved_path} in "
-                               f"{', '.join(diff)}; resume with the same recipe and --set values")
-    skipped = []
-    ckpt = checkpoint.latest(out / "checkpoints", log=skipped.append)
-    if found and ckpt is None:  # fail before Keras is imported; a damaged state.safetensors shows on loading
-        raise RunError(f"--resume: no readable checkpoint in {out / 'checkpoints'} ({'; '.join(skipped)}); "
-                       f"expected at least one intact step_* folder. Remove the damaged folders to restart the "
-                       f"run from step 0")
-    return ckpt
-
-
-def finished_state(ckpt):
-    """The last checkpoint's ``finished`` reason (``max_steps`` / ``early_stopping``) or None."""
-    return checkpoint.read_state(ckpt).get("finished") if ckpt is not None else None
-
-
 def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_bad=False):
     """Run (or resume) the training described by a resolved ``recipe``; returns the metrics dict."""
     import keras
@@ -335,7 +278,7 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
     with scope():
         model = build_model(recipe)
     recipe["model"]["input_size"] = int(model.input_size)  # the resolved size goes into recipe.yaml
-    check_out(out, recipe, resume)
+    run_folder.check_out(out, recipe, resume)
 
     from flzoo.data import AugmentConfig, FaceBatches
 
@@ -352,7 +295,7 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
                "first_faces": [str(f.image_path.name) for f in train_faces[:3]]}
 
     out.mkdir(parents=True, exist_ok=True)
-    _recover_best(out)
+    run_folder.recover_best(out)
     write_atomic(out / "recipe.yaml", recipes.dump(recipe))
 
     state = {"best_val_nme": None, "best_step": None, "bad_validations": 0, "loss_sums": {}, "loss_steps": 0,
@@ -370,10 +313,10 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
                                f"now {data_id}; expected the same data root, subsets and limits")
             step = loaded["step"]
             state = {k: loaded.get(k, v) for k, v in state.items()}
-            _truncate_log(out / "log.jsonl", step, log)
+            run_folder.truncate_log(out / "log.jsonl", step, log)
             log(f"resuming {out} from step {step} ({ckpt.name})")
         else:
-            _truncate_log(out / "log.jsonl", 0, log)  # a run killed before its first checkpoint starts over
+            run_folder.truncate_log(out / "log.jsonl", 0, log)  # a run killed before its first checkpoint starts over
             if resume:
                 log(f"--resume: no checkpoint in {out / 'checkpoints'}; starting from step 0")
             if recipe["model"]["pretrained"]:
@@ -429,30 +372,6 @@ def _load_pretrained(model, backbone):
     return {k: info[k] for k in ("source", "sha256", "tensors")}
 
 
-def _truncate_log(path, step, log=print):
-    """Drop log lines written after the checkpoint we resume from (they will be written again), and a last line
-    half-written by a killed process. Any other unreadable line is a ``RunError`` naming the file and line."""
-    if not path.exists():
-        return
-    lines = [(n, line) for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1) if line.strip()]
-    keep = []
-    for i, (n, line) in enumerate(lines):
-        try:
-            entry = json.loads(line)
-            entry_step = entry["step"]
-            if not isinstance(entry_step, (int, float)) or isinstance(entry_step, bool):
-                raise TypeError(f"'step' is {entry_step!r}")
-        except (json.JSONDecodeError, TypeError, KeyError) as err:
-            if i == len(lines) - 1:
-                log(f"{path}: dropping the half-written last line {n} ({type(err).__name__}: {err})")
-                break
-            raise RunError(f"{path} line {n} is not a log entry ({type(err).__name__}: {err}); expected one JSON "
-                           f"object with a 'step' per line; fix or delete that line") from None
-        if entry_step <= step:
-            keep.append(line)
-    write_atomic(path, "".join(line + "\n" for line in keep))
-
-
 def record_validation(state, step, val_nme, patience):
     """Early-stopping bookkeeping: returns True when ``val_nme`` is a new best; sets ``state["finished"]`` after
     ``patience`` validations in a row without improvement (None: never)."""
@@ -470,7 +389,7 @@ def _validate_and_log(model, recipe, out, step, state, val_batches, started, n_d
     errors, preds = validate(model, val_batches, recipe["train"]["batch_size"])
     val_nme = float(errors.mean())
     if record_validation(state, step, val_nme, recipe["train"]["patience"]):
-        save_best(model, out, {"metrics": {"val_nme": val_nme, "step": step},
+        run_folder.save_best(model, out, {"metrics": {"val_nme": val_nme, "step": step},
                                "training": {"recipe": recipe["name"], "run": str(out.resolve())}})
         if recipe["output"]["overlays"]:
             write_overlays(out / "overlays", val_batches, preds, recipe["output"]["overlays"], step, val_nme)
