@@ -122,7 +122,8 @@ def _threads():
 RUNNERS = {}  # runtime -> runner(path, threads) returning a function crops -> points
 
 
-def litert_runner(path, threads=None):
+def litert_interpreter(path, threads=None):
+    """A ``tf.lite.Interpreter`` for a ``.tflite`` file, tensors allocated, its start-up notices hidden."""
     import tensorflow as tf
 
     from flzoo.quiet import stderr_to_devnull
@@ -131,6 +132,13 @@ def litert_runner(path, threads=None):
         warnings.simplefilter("ignore")
         interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=threads or _threads())
         interpreter.allocate_tensors()
+    return interpreter
+
+
+def litert_runner(path, threads=None):
+    from flzoo.quiet import stderr_to_devnull
+
+    interpreter = litert_interpreter(path, threads)
     inp = interpreter.get_input_details()[0]["index"]
     out = interpreter.get_output_details()[0]["index"]
     shape = [None]
@@ -233,4 +241,4 @@ def _export_and_verify(model, place, key, runtime):
 
 
 __all__ = ["FORMATS", "SUFFIX", "RUNTIMES", "TOLERANCE_PX", "export_model", "runtime_model", "ExportedModel",
-           "available", "cache_key", "litert_runner", "onnx_runner", "RUNNERS"]
+           "available", "cache_key", "litert_interpreter", "litert_runner", "onnx_runner", "RUNNERS"]
