@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flzoo.detect import DEFAULT_DETECTOR
 from flzoo.landmarks import MIRROR, NUM_POINTS
 
 DEFAULT_CROP = {"scale": 1.3, "centre": "box"}  # the training crop protocol (flzoo.data.crop.crop_square)
@@ -107,9 +108,11 @@ def resolve_folder(name_or_path):
     return registry.resolve(spec)  # a registry name, or ValueError naming the known ones
 
 
-def load(name_or_path=None, detector="dlib", refine=True, batch_size=32, flip=False, runtime="auto"):
+def load(name_or_path=None, detector=DEFAULT_DETECTOR, refine=True, batch_size=32, flip=False, runtime="auto"):
     """Load a model (registry name, folder or ``hf://ORG/NAME[@REV]``; default: the registry's default model)
-    and return a ``Landmarker``. ``detector``: ``"dlib"``, ``None`` (boxes must be given) or a callable;
+    and return a ``Landmarker``. ``detector``: a name of ``flzoo.detect.DETECTORS`` (``"blazeface"``,
+    ``"blazeface_full"``, ``"dlib"``; default ``flzoo.detect.DEFAULT_DETECTOR``), ``None`` (boxes must be
+    given) or a callable;
     ``flip``: test-time flip (average with the mirrored crop's prediction; twice the network time);
     ``runtime``: ``"auto"`` (the fastest installed runtime verified for this model: LiteRT, ONNX Runtime, else
     Keras), ``"keras"``, ``"litert"`` or ``"onnx"`` (``flzoo.export.runtime_model``)."""
@@ -136,7 +139,7 @@ class Landmarker:
     ``config.json`` field ``crop`` if any, else the training protocol ``DEFAULT_CROP``). ``flip``: also predict
     the mirrored crop and average the two (points relabelled with ``MIRROR``)."""
 
-    def __init__(self, model, detector="dlib", refine=True, batch_size=32, name=None, crop=None, flip=False):
+    def __init__(self, model, detector=DEFAULT_DETECTOR, refine=True, batch_size=32, name=None, crop=None, flip=False):
         from flzoo.detect import get_detector
 
         self.model = model
