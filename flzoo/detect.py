@@ -307,7 +307,7 @@ DETECTORS = {
     "blazeface_full": lambda: BlazeFaceDetector("full"),
     "dlib": lambda: DlibDetector(),
 }
-DEFAULT_DETECTOR = "dlib"
+DEFAULT_DETECTOR = "blazeface"
 
 
 def get_detector(spec=DEFAULT_DETECTOR):

@@ -350,8 +350,8 @@ def test_grey_rgba_tiny_and_huge_images(landmarker, astronaut):
     assert landmarker.predict(np.zeros((3, 3, 3), np.uint8), boxes=[(-4, -4, 6, 6)])[0]["points"].shape == (68, 2)
     import cv2
 
-    # 8000 x 8000: detection runs on a 1600 px copy (faces below ~40 px there are missed: documented), the
-    # crop is cut from the full photo with area averaging
+    # 8000 x 8000: the default detector (BlazeFace) sees the photo shrunk to its 128 px input, the crop is cut
+    # from the full photo with area averaging
     huge = cv2.resize(astronaut, (8000, 8000), interpolation=cv2.INTER_NEAREST)
     faces = landmarker.predict(huge)
     assert len(faces) == 1
