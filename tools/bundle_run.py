@@ -3,7 +3,7 @@
     python tools/bundle_run.py RUN_DIR [--name NAME] [--data PATH]
 
 1. `flzoo eval` on Helen test with ground-truth crops (the paper's protocol) -> RUN_DIR/eval_gt/
-   and with detector boxes -> RUN_DIR/eval_detector/ (skipped when already there).
+   and with dlib's detector boxes -> RUN_DIR/eval_detector/ (skipped when already there).
 2. Copies RUN_DIR/best/{model.safetensors, config.json} to flzoo/weights/NAME/ and records the Helen-test
    figures in its config.json `metrics` (what `flzoo list` shows).
 3. Copies the run's record (recipe.yaml, log.jsonl, metrics.json, eval tables, plots and results.json — model
@@ -29,8 +29,10 @@ SUBSET = "helen_test"
 def run_eval(run, data, boxes):
     out = run / f"eval_{boxes}"
     if not (out / "results.json").is_file():
+        # detector boxes: dlib's, the detector every recorded figure (README "Helen NME, dlib boxes") used
+        detector = ["--detector", "dlib"] if boxes == "detector" else []
         subprocess.run(["flzoo", "eval", "--model", str(run / "best"), "--data", str(data), "--subsets", SUBSET,
-                        "--boxes", boxes, "--out", str(out)], check=True)
+                        "--boxes", boxes, "--out", str(out), *detector], check=True)
     return json.loads((out / "results.json").read_text())["summary"][SUBSET]
 
 
