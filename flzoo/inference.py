@@ -108,14 +108,16 @@ def resolve_folder(name_or_path):
     return registry.resolve(spec)  # a registry name, or ValueError naming the known ones
 
 
-def load(name_or_path=None, detector=DEFAULT_DETECTOR, refine=True, batch_size=32, flip=False, runtime="auto"):
+def load(name_or_path=None, detector=DEFAULT_DETECTOR, refine=True, batch_size=32, flip=False, runtime="auto",
+         threads=None):
     """Load a model (registry name, folder or ``hf://ORG/NAME[@REV]``; default: the registry's default model)
     and return a ``Landmarker``. ``detector``: a name of ``flzoo.detect.DETECTORS`` (``"blazeface"``,
     ``"blazeface_full"``, ``"dlib"``; default ``flzoo.detect.DEFAULT_DETECTOR``), ``None`` (boxes must be
     given) or a callable;
     ``flip``: test-time flip (average with the mirrored crop's prediction; twice the network time);
     ``runtime``: ``"auto"`` (the fastest installed runtime verified for this model: LiteRT, ONNX Runtime, else
-    Keras), ``"keras"``, ``"litert"`` or ``"onnx"`` (``flzoo.export.runtime_model``)."""
+    Keras), ``"keras"``, ``"litert"`` or ``"onnx"`` (``flzoo.export.runtime_model``); ``threads``: CPU threads
+    of that runtime (default ``min(4, CPUs)``)."""
     from flzoo.export import runtime_model
     from flzoo.registry import canonical_name, is_name
     from flzoo.weights import CONFIG_FILE, load_model
@@ -127,7 +129,7 @@ def load(name_or_path=None, detector=DEFAULT_DETECTOR, refine=True, batch_size=3
     model = load_model(folder)
     # checked here too, where the file is known, so that a bad value names it
     check_crop((getattr(model, "flzoo_config", None) or {}).get("crop"), f"{folder / CONFIG_FILE}: field 'crop'")
-    model = runtime_model(model, folder, runtime)
+    model = runtime_model(model, folder, runtime, threads=threads)
     return Landmarker(model, detector=detector, refine=refine, batch_size=batch_size, name=str(spec), flip=flip)
 
 

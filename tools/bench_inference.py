@@ -1,7 +1,7 @@
 """Inference speed. Two reports:
 
     python tools/bench_inference.py --vs-dlib [--model NAME] [--detector NAME] [--photos A.jpg ...]
-        [--dlib-model PATH] [--repeats 40] [--json out.json]
+        [--dlib-model PATH] [--threads N] [--repeats 40] [--json out.json]
 
 flzoo as a user runs it (``flzoo.load(model, detector=...)``: the default model and detector, ``runtime="auto"``,
 refinement pass on) beside dlib (its HOG frontal detector + its 68-point ERT shape predictor) on the same photos
@@ -103,7 +103,7 @@ def vs_dlib(args):
         raise SystemExit(f"{model_file}: dlib's 68-point model not found; see `python {__file__} --help` "
                          f"(module docstring) for where to get it, then pass --dlib-model PATH")
     name, detector = args.model or DEFAULT_MODEL, args.detector or DEFAULT_DETECTOR
-    lm = flzoo.load(name, detector=detector)
+    lm = flzoo.load(name, detector=detector, threads=args.threads)
     hog, ert = dlib.get_frontal_face_detector(), dlib.shape_predictor(str(model_file))
     photos = [("astronaut", data.astronaut())] + [(str(p), read_image(p)) for p in args.photos]
     rows = []
@@ -133,7 +133,9 @@ def vs_dlib(args):
             print(f"  {label} {what}: flzoo {row['flzoo_ms']:.2f}, dlib {row['dlib_ms']:.2f}, "
                   f"ratio {row['ratio']:.2f}", flush=True)
     load = os.getloadavg()[0]  # other jobs on the machine slow both sides; the ratio is what compares
-    print(f"\nflzoo: {lm!r}; dlib {dlib.__version__}: HOG frontal detector (upsample 1) + "
+    threads = args.threads or f"default ({max(1, min(4, os.cpu_count() or 1))})"
+    print(f"\nflzoo: {lm!r}, landmark runtime threads {threads}; dlib {dlib.__version__}: HOG frontal detector "
+          f"(upsample 1, 1 thread) + "
           f"{model_file.name}; medians (best) of {args.repeats} alternating calls; {os.cpu_count()} CPUs, "
           f"load average {load:.1f}\n")
     print(f"| photo | what | flzoo `{name}` + `{detector}` ({lm.runtime}) | dlib HOG + ERT | ratio flzoo / dlib |")
@@ -142,7 +144,7 @@ def vs_dlib(args):
         print(f"| {r['photo']} ({r['size']}) | {r['what']} | {r['flzoo_ms']:.2f} ({r['flzoo_best_ms']:.2f}) | "
               f"{r['dlib_ms']:.2f} ({r['dlib_best_ms']:.2f}) | {r['ratio']:.2f} |")
     for r in rows:
-        r["load_average"] = load
+        r.update(load_average=load, threads=args.threads)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
 
@@ -150,7 +152,8 @@ def vs_dlib(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="registry names, folders or hf:// URIs (default: all registry)")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads per runtime (default 1)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads per runtime (default 1; --vs-dlib: flzoo.load's default)")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--vs-dlib", action="store_true", help="flzoo's whole pipeline beside dlib's")
@@ -163,6 +166,7 @@ def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if args.vs_dlib:
         return vs_dlib(args)
+    args.threads = args.threads or 1
     import keras
 
     if keras.backend.backend() == "tensorflow":
