@@ -75,10 +75,10 @@ def _runtimes(model, workdir, threads):
 
 
 def _interleaved(pairs, repeats):
-    """Median (and best) ms of each of two functions, called alternately ``repeats`` times after warm-up."""
+    """Median and best ms of each function, the functions called in turn ``repeats`` times after warm-up."""
     for fn in pairs * 3:
         fn()
-    times = [[], []]
+    times = [[] for _ in pairs]
     for _ in range(repeats):
         for k, fn in enumerate(pairs):
             start = time.perf_counter()
@@ -93,6 +93,7 @@ def vs_dlib(args):
     from skimage import data
 
     import flzoo
+    from flzoo.data.crop import warp
     from flzoo.detect import DEFAULT_DETECTOR, dlib_to_landmark_box
     from flzoo.inference import read_image
     from flzoo.registry import DEFAULT_MODEL
@@ -124,6 +125,13 @@ def vs_dlib(args):
                                                               lambda: [ert(img, r) for r in hog(img, 1)], 1),
         }
         faces = (len(lm.predict(img)), len(rects))
+        crop = warp(img, lm.box_matrix(box), lm.input_size).astype(np.float32)[None]
+        # what bounds the landmarking: the network, run twice per face with the refinement pass
+        (net_ms, net_best), = _interleaved([lambda: lm.model.predict_points(crop)], args.repeats)
+        net_row = {"photo": label, "size": f"{img.shape[1]}x{img.shape[0]}", "faces": faces,
+                     "what": "of which one network pass (crop -> points; 2 per face with refinement) (ms/face)",
+                     "flzoo_ms": net_ms, "dlib_ms": None, "ratio": None, "flzoo_best_ms": net_best,
+                     "dlib_best_ms": None}
         for what, (ours, theirs, n) in cases.items():
             (ours_ms, ours_best), (dlib_ms, dlib_best) = _interleaved([ours, theirs], args.repeats)
             row = {"photo": label, "size": f"{img.shape[1]}x{img.shape[0]}", "what": what, "faces": faces,
@@ -132,6 +140,8 @@ def vs_dlib(args):
             rows.append(row)
             print(f"  {label} {what}: flzoo {row['flzoo_ms']:.2f}, dlib {row['dlib_ms']:.2f}, "
                   f"ratio {row['ratio']:.2f}", flush=True)
+            if what.startswith("landmarks, given boxes, batch 32"):
+                rows.append(net_row)
     load = os.getloadavg()[0]  # other jobs on the machine slow both sides; the ratio is what compares
     threads = args.threads or f"default ({max(1, min(4, os.cpu_count() or 1))})"
     print(f"\nflzoo: {lm!r}, landmark runtime threads {threads}; dlib {dlib.__version__}: HOG frontal detector "
@@ -141,8 +151,10 @@ def vs_dlib(args):
     print(f"| photo | what | flzoo `{name}` + `{detector}` ({lm.runtime}) | dlib HOG + ERT | ratio flzoo / dlib |")
     print("|---|---|---|---|---|")
     for r in rows:
+        theirs = "-" if r["dlib_ms"] is None else f"{r['dlib_ms']:.2f} ({r['dlib_best_ms']:.2f})"
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
         print(f"| {r['photo']} ({r['size']}) | {r['what']} | {r['flzoo_ms']:.2f} ({r['flzoo_best_ms']:.2f}) | "
-              f"{r['dlib_ms']:.2f} ({r['dlib_best_ms']:.2f}) | {r['ratio']:.2f} |")
+              f"{theirs} | {ratio} |")
     for r in rows:
         r.update(load_average=load, threads=args.threads)
     if args.json:
