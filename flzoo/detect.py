@@ -167,8 +167,9 @@ class BlazeFaceDetector:
 
     ``model``: ``"short"`` (128 px input; faces that fill a good part of the photo, e.g. portraits) or
     ``"full"`` (192 px; smaller faces). The whole photo is letterboxed (aspect kept, black borders) into the
-    model's input, so a photo of any size costs the same and boxes come back in full-photo pixels; faces
-    smaller than about a tenth (short) or a fifteenth (full) of the photo's longer side are missed.
+    model's input, so a photo of any size costs about the same and boxes come back in full-photo pixels; faces
+    smaller than about a ninth (short) or a fifteenth (full) of the photo's longer side are missed
+    (docs/inference.md).
     ``threshold``: minimum score (MediaPipe's default 0.5). ``threads``: LiteRT threads (the model is tiny:
     one is fastest here)."""
 

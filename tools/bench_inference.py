@@ -117,7 +117,8 @@ def vs_dlib(args):
         box = dlib_to_landmark_box((rect.left(), rect.top(), rect.right(), rect.bottom()))
         b32 = [img] * 32
         cases = {
-            "landmarks, given box, batch 1 (ms/face)": (lambda: lm.predict(img, boxes=[box]), lambda: ert(img, rect), 1),
+            "landmarks, given box, batch 1 (ms/face)": (lambda: lm.predict(img, boxes=[box]),
+                                                        lambda: ert(img, rect), 1),
             "landmarks, given boxes, batch 32 (ms/face)": (lambda: lm.predict(b32, boxes=[[box]] * 32),
                                                            lambda: [ert(img, rect) for _ in range(32)], 32),
             "detection (ms/photo)": (lambda: lm.detect(img), lambda: hog(img, 1), 1),
