@@ -206,7 +206,9 @@ class BlazeFaceDetector:
 
     def raw(self, image, threshold=None):
         """BlazeFace's own boxes ``[((x0, y0, x1, y1), score), ...]`` in photo pixels, best first."""
-        image = np.asarray(image)
+        from flzoo.inference import read_image
+
+        image = read_image(image, "BlazeFace input")  # RGB uint8 (grey / RGBA converted), else a ValueError
         x, (px, py, kx, ky) = self._letterbox(image)
         self._interpreter.set_tensor(self._input, x)
         self._interpreter.invoke()

@@ -241,6 +241,9 @@ def test_blazeface_handles_blank_tiny_and_huge_images():
 
     det = BlazeFaceDetector()
     assert det(np.zeros((5, 7, 3), np.uint8)) == []
+    assert det(np.zeros((40, 30), np.uint8)) == []  # grey is accepted
+    with pytest.raises(ValueError, match="BlazeFace input: expected an RGB uint8 array"):
+        det(np.zeros((40, 30, 3), np.float32))
     assert det(np.full((300, 300, 3), 128, np.uint8)) == []
     start = time.perf_counter()
     assert det(np.zeros((8000, 8000, 3), np.uint8)) == []
