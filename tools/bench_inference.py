@@ -96,14 +96,14 @@ def vs_dlib(args):
     from flzoo.data.crop import warp
     from flzoo.detect import DEFAULT_DETECTOR, dlib_to_landmark_box
     from flzoo.inference import read_image
-    from flzoo.registry import DEFAULT_MODEL
+    from flzoo.registry import default_name
 
     model_file = Path(args.dlib_model or os.environ.get("FLZOO_DLIB_68")
                       or "../flzoo-runs/dlib/shape_predictor_68_face_landmarks.dat")
     if not model_file.is_file():
         raise SystemExit(f"{model_file}: dlib's 68-point model not found; see `python {__file__} --help` "
                          f"(module docstring) for where to get it, then pass --dlib-model PATH")
-    name, detector = args.model or DEFAULT_MODEL, args.detector or DEFAULT_DETECTOR
+    name, detector = args.model or default_name(), args.detector or DEFAULT_DETECTOR
     lm = flzoo.load(name, detector=detector, threads=args.threads)
     hog, ert = dlib.get_frontal_face_detector(), dlib.shape_predictor(str(model_file))
     photos = [("astronaut", data.astronaut())] + [(str(p), read_image(p)) for p in args.photos]
