@@ -99,9 +99,9 @@ class ExportedModel:
     """A ``LandmarkModel`` stand-in whose ``predict_points`` runs an exported graph; every other attribute
     (``input_size``, ``flzoo_config``, ``variant``, ...) is the Keras model's."""
 
-    def __init__(self, model, path, runtime):
+    def __init__(self, model, path, runtime, threads=None):
         self._model, self.path, self.runtime = model, Path(path), runtime
-        self._run = RUNNERS[runtime](self.path)
+        self._run = RUNNERS[runtime](self.path, threads)
 
     def __getattr__(self, name):
         return getattr(self._model, name)
@@ -122,7 +122,8 @@ def _threads():
 RUNNERS = {}  # runtime -> runner(path, threads) returning a function crops -> points
 
 
-def litert_runner(path, threads=None):
+def litert_interpreter(path, threads=None):
+    """A ``tf.lite.Interpreter`` for a ``.tflite`` file, tensors allocated, its start-up notices hidden."""
     import tensorflow as tf
 
     from flzoo.quiet import stderr_to_devnull
@@ -131,6 +132,13 @@ def litert_runner(path, threads=None):
         warnings.simplefilter("ignore")
         interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=threads or _threads())
         interpreter.allocate_tensors()
+    return interpreter
+
+
+def litert_runner(path, threads=None):
+    from flzoo.quiet import stderr_to_devnull
+
+    interpreter = litert_interpreter(path, threads)
     inp = interpreter.get_input_details()[0]["index"]
     out = interpreter.get_output_details()[0]["index"]
     shape = [None]
@@ -163,10 +171,11 @@ def onnx_runner(path, threads=None):
 RUNNERS.update(litert=litert_runner, onnx=onnx_runner)
 
 
-def runtime_model(model, folder, runtime="auto", log=None):
+def runtime_model(model, folder, runtime="auto", log=None, threads=None):
     """``model`` itself (Keras) or an ``ExportedModel`` for ``runtime``; ``"auto"`` takes the first of
     ``AUTO_ORDER`` that is installed and verified for this model, else Keras. Exports and verifies on first use
-    (saying so through ``log``, default stderr), then reuses the cached file."""
+    (saying so through ``log``, default stderr), then reuses the cached file. ``threads``: CPU threads of the
+    exported runtime (default ``min(4, CPUs)``; on a machine busy with other jobs 1 can be faster)."""
     from flzoo.models.pretrained import cache_dir
 
     if runtime not in RUNTIMES:
@@ -193,7 +202,7 @@ def runtime_model(model, folder, runtime="auto", log=None):
                     raise ValueError(f"runtime={runtime!r}: exporting {folder} failed: {err}") from None
                 continue
         if verified["ok"]:
-            return ExportedModel(model, place / verified["file"], name)
+            return ExportedModel(model, place / verified["file"], name, threads)
         if runtime != "auto":
             raise ValueError(f"runtime={runtime!r}: the exported graph of {folder} differs from Keras by "
                              f"{verified['max_diff_px']:.3g} px (> {TOLERANCE_PX}); use runtime='keras'")
@@ -233,4 +242,4 @@ def _export_and_verify(model, place, key, runtime):
 
 
 __all__ = ["FORMATS", "SUFFIX", "RUNTIMES", "TOLERANCE_PX", "export_model", "runtime_model", "ExportedModel",
-           "available", "cache_key", "litert_runner", "onnx_runner", "RUNNERS"]
+           "available", "cache_key", "litert_interpreter", "litert_runner", "onnx_runner", "RUNNERS"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flzoo.detect import DEFAULT_DETECTOR
 from flzoo.landmarks import MIRROR, NUM_POINTS
 
 DEFAULT_CROP = {"scale": 1.3, "centre": "box"}  # the training crop protocol (flzoo.data.crop.crop_square)
@@ -107,12 +108,16 @@ def resolve_folder(name_or_path):
     return registry.resolve(spec)  # a registry name, or ValueError naming the known ones
 
 
-def load(name_or_path=None, detector="dlib", refine=True, batch_size=32, flip=False, runtime="auto"):
+def load(name_or_path=None, detector=DEFAULT_DETECTOR, refine=True, batch_size=32, flip=False, runtime="auto",
+         threads=None):
     """Load a model (registry name, folder or ``hf://ORG/NAME[@REV]``; default: the registry's default model)
-    and return a ``Landmarker``. ``detector``: ``"dlib"``, ``None`` (boxes must be given) or a callable;
+    and return a ``Landmarker``. ``detector``: a name of ``flzoo.detect.DETECTORS`` (``"blazeface"``,
+    ``"blazeface_full"``, ``"dlib"``; default ``flzoo.detect.DEFAULT_DETECTOR``), ``None`` (boxes must be
+    given) or a callable;
     ``flip``: test-time flip (average with the mirrored crop's prediction; twice the network time);
     ``runtime``: ``"auto"`` (the fastest installed runtime verified for this model: LiteRT, ONNX Runtime, else
-    Keras), ``"keras"``, ``"litert"`` or ``"onnx"`` (``flzoo.export.runtime_model``)."""
+    Keras), ``"keras"``, ``"litert"`` or ``"onnx"`` (``flzoo.export.runtime_model``); ``threads``: CPU threads
+    of that runtime (default ``min(4, CPUs)``)."""
     from flzoo.export import runtime_model
     from flzoo.registry import canonical_name, is_name
     from flzoo.weights import CONFIG_FILE, load_model
@@ -124,7 +129,7 @@ def load(name_or_path=None, detector="dlib", refine=True, batch_size=32, flip=Fa
     model = load_model(folder)
     # checked here too, where the file is known, so that a bad value names it
     check_crop((getattr(model, "flzoo_config", None) or {}).get("crop"), f"{folder / CONFIG_FILE}: field 'crop'")
-    model = runtime_model(model, folder, runtime)
+    model = runtime_model(model, folder, runtime, threads=threads)
     return Landmarker(model, detector=detector, refine=refine, batch_size=batch_size, name=str(spec), flip=flip)
 
 
@@ -136,7 +141,7 @@ class Landmarker:
     ``config.json`` field ``crop`` if any, else the training protocol ``DEFAULT_CROP``). ``flip``: also predict
     the mirrored crop and average the two (points relabelled with ``MIRROR``)."""
 
-    def __init__(self, model, detector="dlib", refine=True, batch_size=32, name=None, crop=None, flip=False):
+    def __init__(self, model, detector=DEFAULT_DETECTOR, refine=True, batch_size=32, name=None, crop=None, flip=False):
         from flzoo.detect import get_detector
 
         self.model = model

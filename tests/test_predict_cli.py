@@ -72,6 +72,17 @@ def test_usage_errors(model_dir, tmp_path):
     assert result.exit_code == 2 and "--model: model 'no-such-model' is not in the flzoo registry" in result.output
 
 
+def test_detector_option(model_dir, tmp_path):
+    out, js = tmp_path / "astro.png", tmp_path / "astro.json"
+    for name in ("blazeface", "dlib"):
+        result = _run(["predict", "--model", str(model_dir), "--detector", name, "-o", str(out), "--json", str(js)])
+        assert result.exit_code == 0, result.output
+        assert "astronaut: 1 face(s)" in result.output and json.loads(js.read_text())["detector"] == name
+    result = _run(["predict", "--model", str(model_dir), "--detector", "blazefac", "-o", str(out)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "--detector: detector='blazefac': not a known detector (did you mean 'blazeface'?)" in result.output
+
+
 def test_list_shows_the_registry():
     result = _run(["list"])
     assert result.exit_code == 0

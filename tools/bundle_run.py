@@ -7,7 +7,7 @@
    points are within 0.05 px of the float32 ones on every Helen-test face (measured here, recorded as
    ``storage.max_diff_px``).
 2. `flzoo eval` of the STORED model on Helen test with ground-truth crops (the paper's protocol) ->
-   RUN_DIR/eval_gt/ and with detector boxes -> RUN_DIR/eval_detector/; the figures go into the preset's
+   RUN_DIR/eval_gt/ and with dlib's detector boxes -> RUN_DIR/eval_detector/; the figures go into the preset's
    config.json `metrics` (what `flzoo list` shows, re-checked by tests/test_bundled.py).
 3. The registry's index names it the variant's best when its VALIDATION NME beats the current best's (Helen
    test never chooses).
@@ -39,8 +39,10 @@ TOLERANCE_PX = 0.05
 
 def run_eval(model_folder, out, data, boxes):
     if not (out / "results.json").is_file():
+        # detector boxes are dlib's, whatever the default detector: the README's "dlib boxes" column
+        detector = ["--detector", "dlib"] if boxes == "detector" else []
         subprocess.run(["flzoo", "eval", "--model", str(model_folder), "--data", str(data), "--subsets", SUBSET,
-                        "--boxes", boxes, "--out", str(out)], check=True)
+                        "--boxes", boxes, *detector, "--out", str(out)], check=True)
     return json.loads((out / "results.json").read_text())
 
 

@@ -1,6 +1,6 @@
 """What the refinement pass gains: NME with detector boxes and 0, 1, 2 re-crop passes.
 
-    python tools/refine_gain.py MODEL [--subset helen_test] [--root DATA_ROOT] [--limit N]
+    python tools/refine_gain.py MODEL [--detector NAME] [--subset helen_test] [--root DATA_ROOT] [--limit N]
 
 MODEL: registry name, folder or hf:// URI. Faces the detector misses are left out (the same faces for every
 setting, since detection does not depend on refinement). Prints one Markdown row per setting."""
@@ -10,12 +10,14 @@ import argparse
 
 def main():
     from flzoo.data.datasets import discover
+    from flzoo.detect import DEFAULT_DETECTOR, DETECTORS
     from flzoo.evaluate import evaluate_faces
     from flzoo.inference import load
     from flzoo.paths import default_data_root
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list(DETECTORS))
     parser.add_argument("--subset", default="helen_test")
     parser.add_argument("--root", default=str(default_data_root()))
     parser.add_argument("--limit", type=int, default=None, help="first N faces only")
@@ -24,10 +26,10 @@ def main():
     if not faces:
         raise SystemExit(f"{args.root}: subset {args.subset!r} not found")
     faces = faces[: args.limit]
-    print(f"| refine passes | NME ({args.subset}, detector boxes, misses excluded) | AUC@0.08 | FR@0.08 | n |")
+    print(f"| refine passes | NME ({args.subset}, {args.detector} boxes, misses excluded) | AUC@0.08 | FR@0.08 | n |")
     print("|---|---|---|---|---|")
     for passes in (0, 1, 2):
-        landmarker = load(args.model, refine=passes)
+        landmarker = load(args.model, detector=args.detector, refine=passes)
         res = evaluate_faces(landmarker, {args.subset: faces}, boxes="detector", misses="exclude",
                              progress=False)
         s = res["summary"]["total"]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from flzoo.detect import DEFAULT_DETECTOR, DETECTORS
+
 
 def _subset_list(values):
     """``--subsets a,b --subsets c`` -> ["a", "b", "c"]."""
@@ -59,10 +61,13 @@ def _select_subsets(found, wanted, root):
               help="Where the network runs: auto = the fastest installed runtime verified for the model.")
 @click.option("--skip-bad", is_flag=True,
               help="Leave out faces whose files are bad (listed and counted in results.json) instead of stopping.")
-def eval_cmd(model, data, subsets, boxes, misses, out, batch_size, limit, flip, runtime, skip_bad):
+@click.option("--detector", default=DEFAULT_DETECTOR, show_default=True,
+              help=f"Face detector for --boxes detector: {', '.join(DETECTORS)}.")
+def eval_cmd(model, data, subsets, boxes, misses, out, batch_size, limit, flip, runtime, skip_bad, detector):
     """Score a model: NME (68 points and eye anchors), AUC@0.08, FR@0.08 per subset; writes results.json,
     table.md, ced_68.png and ced_eyes.png."""
     import flzoo
+    from flzoo.commands.predict import get_detector_option
     from flzoo.data.check import checked_faces
     from flzoo.data.datasets import present_subsets
     from flzoo.evaluate import evaluate_faces, write_outputs
@@ -72,16 +77,18 @@ def eval_cmd(model, data, subsets, boxes, misses, out, batch_size, limit, flip, 
     if not root.is_dir():
         raise click.UsageError(f"--data {root}: no such folder; expected the 300-W family root folder")
     chosen = _select_subsets(present_subsets(root), _subset_list(subsets), root)
+    detector_fn = get_detector_option(detector) if boxes == "detector" else None
     started = time.perf_counter()
     try:
         found, skipped = checked_faces(root, chosen, skip_bad)  # every file checked before the model loads
         for line in skipped:
             click.echo(f"--skip-bad: left out {line}", err=True)
         faces = {s: found[s][:limit] if limit else found[s] for s in chosen if s in found}
-        landmarker = flzoo.load(model, flip=flip, runtime=runtime)
+        landmarker = flzoo.load(model, detector=detector_fn, flip=flip, runtime=runtime)
         results = evaluate_faces(landmarker, faces, boxes=boxes, misses=misses, batch_size=batch_size,
                                  model_name=model)
-        results.update(flip=flip, runtime=getattr(landmarker, "runtime", "keras"), skipped=skipped)
+        results.update(flip=flip, runtime=getattr(landmarker, "runtime", "keras"), skipped=skipped,
+                       **({"detector": detector} if boxes == "detector" else {}))
     except ValueError as exc:  # a user-caused problem (model folder, data), already worded for the user
         raise click.ClickException(str(exc)) from None
     seconds = time.perf_counter() - started

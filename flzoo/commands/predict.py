@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from flzoo.detect import DEFAULT_DETECTOR, DETECTORS
+
 ASTRONAUT = "astronaut"  # the name used for scikit-image's astronaut photo when no photo is given
 
 
@@ -114,6 +116,20 @@ def overlay_targets(labels, output, out_dir, inputs):
     return targets
 
 
+def get_detector_option(name):
+    """The detector for a ``--detector`` NAME, or a UsageError saying what is wrong (unknown name, missing
+    package)."""
+    from flzoo.detect import get_detector
+
+    if name == "none":
+        raise click.UsageError("--detector none: this command needs a face detector; choose one of "
+                               f"{', '.join(DETECTORS)}")
+    try:
+        return get_detector(name)
+    except ValueError as err:
+        raise click.UsageError(f"--detector: {err}") from None
+
+
 @click.command()
 @click.argument("photos", nargs=-1, type=click.Path(dir_okay=False))  # str: a URL keeps its "//"
 @click.option("--model", "-m", default=None, help="Registry name, model folder or hf://ORG/NAME[@REV] "
@@ -132,7 +148,9 @@ def overlay_targets(labels, output, out_dir, inputs):
               help="Test-time flip: average each crop's prediction with its mirror image's.")
 @click.option("--runtime", type=click.Choice(["auto", "keras", "litert", "onnx"]), default="auto", show_default=True,
               help="Where the network runs: auto = the fastest installed runtime verified for the model.")
-def predict(photos, model, output, out_dir, json_path, refine, batch_size, flip, runtime):
+@click.option("--detector", default=DEFAULT_DETECTOR, show_default=True,
+              help=f"Face detector: {', '.join(DETECTORS)} (docs/inference.md, 'Face detection').")
+def predict(photos, model, output, out_dir, json_path, refine, batch_size, flip, runtime, detector):
     """Detect faces in PHOTO(s), predict 68 landmarks and draw them.
 
     With no PHOTO, runs on scikit-image's astronaut photo (public domain). Without -o / --out-dir the overlays
@@ -151,8 +169,9 @@ def predict(photos, model, output, out_dir, json_path, refine, batch_size, flip,
         if Path(json_path).resolve() in {Path(p).resolve() for p in photos}:
             raise click.UsageError(f"--json {json_path}: is one of the input photos; choose another path")
         _check_writable(json_path, "the JSON")
+    detector_fn = get_detector_option(detector)
     try:
-        landmarker = flzoo.load(model, refine=refine, flip=flip, runtime=runtime)
+        landmarker = flzoo.load(model, detector=detector_fn, refine=refine, flip=flip, runtime=runtime)
     except ValueError as err:
         raise click.UsageError(f"--model: {err}") from None
 
@@ -187,8 +206,9 @@ def predict(photos, model, output, out_dir, json_path, refine, batch_size, flip,
                             "overlay": None if target is None else str(target),
                             "faces": [_face_json(f) for f in faces]})
     if json_path:
-        text = json.dumps({"model": landmarker.name, "refine": landmarker.refine, "flip": landmarker.flip,
-                           "runtime": landmarker.runtime, "images": records}, indent=1, allow_nan=False) + "\n"
+        text = json.dumps({"model": landmarker.name, "detector": detector, "refine": landmarker.refine,
+                           "flip": landmarker.flip, "runtime": landmarker.runtime, "images": records},
+                          indent=1, allow_nan=False) + "\n"
         try:
             write_file(json_path, text, "the JSON")
         except click.ClickException:
