@@ -344,6 +344,15 @@ class Landmarker:
                                    "point_confidence": scored["point_confidence"][k]})
         return results[0] if single else results
 
+    def track(self, frames, **options):
+        """Landmarks through a sequence of RGB frames (a video): a generator of one list of faces per frame,
+        each face as for ``predict`` plus ``"id"``. Detects on the first frame, then crops each face from its
+        previous landmarks; options ``detect_every``, ``min_confidence``, ``smooth``, ``min_cutoff``, ``beta``,
+        ``fps`` (``flzoo.video.track``)."""
+        from flzoo.video import track
+
+        return track(self, frames, **options)
+
     def _refine_and_score(self, imgs, matrices, passes, details=False):
         """Predict each face from its first crop, re-crop from the points ``passes`` times (the refinement
         pass), then score the final points: the ``predict_scored_with_matrices`` dict, plus ``"matrices"``."""
