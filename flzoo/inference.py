@@ -171,18 +171,19 @@ class Landmarker:
         matrices = self._check_matrices(images, matrices)
         if len(matrices) == 0:
             return np.zeros((0, NUM_POINTS, 2), np.float32)
-        points, _ = self._network(self._crops(images, matrices))
+        points, _, _ = self._network(self._crops(images, matrices))
         return self._to_photo(matrices, points)
 
     def predict_scored_with_matrices(self, images, matrices, details=False):
         """As ``predict_with_matrices``, with confidences: ``{"points": (N, 68, 2) photo pixels,
-        "point_confidence": (N, 68), "confidence": (N,)}`` (``flzoo.confidence``). ``details=True`` adds the
-        face-score candidates ``"shape_probability"`` (D, +disc models) and ``"flip_disagreement"`` (N, 68)
-        (costs a mirrored pass where the model would not make one anyway)."""
+        "point_confidence": (N, 68), "confidence": (N,)}`` (``flzoo.confidence``; the face confidence needs a
+        mirrored pass, made here unless ``flip`` made it already). ``details=True`` adds the face-score
+        candidates ``"flip_disagreement"`` (N, 68) and ``"shape_probability"`` (D, +disc models)."""
         matrices = self._check_matrices(images, matrices)
         crops = self._crops(images, matrices) if len(matrices) else None
-        points, conf = self._network(crops) if len(matrices) else (np.zeros((0, NUM_POINTS, 2)), None)
-        out = self._score(crops, points, conf, details)
+        points, conf, disagreement = self._network(crops) if len(matrices) else (np.zeros((0, NUM_POINTS, 2)),
+                                                                                 None, None)
+        out = self._score(crops, points, conf, disagreement, details)
         out["points"] = self._to_photo(matrices, points)
         return out
 
@@ -224,8 +225,8 @@ class Landmarker:
         return points, conf
 
     def _network(self, crops):
-        """``(crop points (N, 68, 2) float64, point confidence (N, 68) or None)``: one pass (two with flip).
-        Map variants score their points from the same output; point variants get theirs from the flip pass."""
+        """``(crop points (N, 68, 2) float64, point confidence (N, 68) or None, flip disagreement (N, 68) or
+        None)``: one pass (two with flip). Map variants score their points from the same output."""
         from flzoo.confidence import flip_confidence, flip_disagreement, has_maps, predict_scored
 
         if has_maps(self.model):
@@ -233,38 +234,33 @@ class Landmarker:
             conf = np.asarray(conf, np.float64)
         else:
             points, conf = self.model.predict_points(crops, batch_size=self.batch_size), None
-        points = np.asarray(points, np.float64)
+        points, disagreement = np.asarray(points, np.float64), None
         if self.flip:
             mirrored, mirrored_conf = self._mirrored(crops)
-            if conf is None:
-                conf = flip_confidence(flip_disagreement(points, mirrored))
-            else:
-                conf = (conf + mirrored_conf) / 2
+            disagreement = flip_disagreement(points, mirrored)
+            conf = flip_confidence(disagreement) if conf is None else (conf + mirrored_conf) / 2
             points = (points + mirrored) / 2
-        return points, conf
+        return points, conf, disagreement
 
-    def _score(self, crops, points, conf, details=False):
-        """Point and face confidences of crop points (computing the mirrored pass where needed)."""
-        from flzoo.confidence import face_confidence, flip_confidence, flip_disagreement, shape_judge
+    def _score(self, crops, points, conf, disagreement, details=False):
+        """Point and face confidences of crop points (making the mirrored pass when ``_network`` did not)."""
+        from flzoo.confidence import face_confidence, flip_confidence, flip_disagreement, has_maps, shape_judge
 
         n = len(points)
-        out = {}
-        if n and (conf is None or details):
-            mirrored, _ = self._mirrored(crops)
-            disagreement = flip_disagreement(points, mirrored)
-            if conf is None:
-                conf = flip_confidence(disagreement)
-            if details:
-                out["flip_disagreement"] = disagreement.astype(np.float32)
         if n == 0:
-            conf = np.zeros((0, NUM_POINTS))
-        if "_judge" not in self.__dict__:
-            self._judge = shape_judge(self.model)
-        shape = self._judge(points) if self._judge is not None and n else None
-        if details and shape is not None:
-            out["shape_probability"] = shape.astype(np.float32)
-        out["point_confidence"] = np.clip(conf, 0, 1).astype(np.float32)
-        out["confidence"] = np.clip(face_confidence(conf, shape), 0, 1).astype(np.float32)
+            return {"point_confidence": np.zeros((0, NUM_POINTS), np.float32), "confidence": np.zeros(0, np.float32)}
+        if disagreement is None:
+            disagreement = flip_disagreement(points, self._mirrored(crops)[0])
+        if conf is None:  # point variants: flip consistency per point
+            conf = flip_confidence(disagreement)
+        out = {"point_confidence": np.clip(conf, 0, 1).astype(np.float32),
+               "confidence": np.clip(face_confidence(conf, disagreement, has_maps(self.model)), 0, 1
+                                     ).astype(np.float32)}
+        if details:
+            out["flip_disagreement"] = disagreement.astype(np.float32)
+            judge = shape_judge(self.model)
+            if judge is not None:
+                out["shape_probability"] = judge(points).astype(np.float32)
         return out
 
     @staticmethod
@@ -358,7 +354,7 @@ class Landmarker:
         pass), then score the final points: the ``predict_scored_with_matrices`` dict, plus ``"matrices"``."""
         matrices = list(matrices)
         crops = self._crops(imgs, matrices)
-        crop_points, conf = self._network(crops)
+        crop_points, conf, disagreement = self._network(crops)
         points = self._to_photo(matrices, crop_points)
         for _ in range(passes):
             refined = [self._refined_matrix(p, m) for p, m in zip(points, matrices)]
@@ -366,13 +362,15 @@ class Landmarker:
             if not todo:
                 break
             new_crops = self._crops([imgs[k] for k in todo], [refined[k] for k in todo])
-            new_points, new_conf = self._network(new_crops)
+            new_points, new_conf, new_disagreement = self._network(new_crops)
             for j, k in enumerate(todo):
                 crops[k], crop_points[k], matrices[k] = new_crops[j], new_points[j], refined[k]
                 if conf is not None:
                     conf[k] = new_conf[j]
+                if disagreement is not None:
+                    disagreement[k] = new_disagreement[j]
             points = self._to_photo(matrices, crop_points)
-        out = self._score(crops, crop_points, conf, details)
+        out = self._score(crops, crop_points, conf, disagreement, details)
         out.update(points=points, matrices=np.asarray(matrices))
         return out
 
