@@ -19,7 +19,10 @@ from pathlib import Path
 import numpy as np
 
 DETECT_EVERY = 30  # frames between detections that look for new faces
-MIN_CONFIDENCE = 0.3  # a tracked face below this face confidence is re-detected (flzoo.confidence)
+# A tracked face below this face confidence is re-detected, and a detection whose landmarks score below it is not
+# tracked (flzoo.confidence: Helen / validation faces score 0.6-0.9, 1% of successes below 0.5 with dlib boxes;
+# non-faces such as a blank crop or the astronaut's mission patch 0.04-0.45).
+MIN_CONFIDENCE = 0.5
 SAME_FACE_IOU = 0.3  # a detection and a tracked face are the same face from this landmark-box IoU
 DUPLICATE_IOU = 0.5  # two tracks this close follow one face: the less confident one is dropped
 DEFAULT_FPS = 30.0  # when a video does not say
@@ -119,7 +122,8 @@ def _eye_distance(points):
 
 def _merge(landmarker, img, tracks, found, min_confidence, next_id, make_filter):
     """Tracks after a detection: unsure tracks overlapping a detection restart from it (keeping their id),
-    other unsure tracks are dropped, detections overlapping no sure track start new ones; duplicates go."""
+    other unsure tracks are dropped, detections overlapping no sure track start new ones (when their landmarks
+    score at least ``min_confidence``); duplicates go."""
     sure = [t for t in tracks if t.confidence >= min_confidence]
     unsure = [t for t in tracks if t.confidence < min_confidence]
     starts = []  # (detection box, score, track to restart or None)
@@ -137,6 +141,8 @@ def _merge(landmarker, img, tracks, found, min_confidence, next_id, make_filter)
                                            landmarker.refine)
         for k, (box, score, match) in enumerate(starts):
             args = (res["matrices"][k], res["points"][k], res["confidence"][k], res["point_confidence"][k], score)
+            if res["confidence"][k] < min_confidence:
+                continue  # not a face the model can follow (a false detection): neither started nor kept
             if match is None:
                 sure.append(_Track(next_id, *args, make_filter()))
                 next_id += 1

@@ -32,7 +32,7 @@ def test_confidence_present_and_in_range_for_every_bundled_model(name, astronaut
     lm = flzoo.load(name, detector=None, runtime="keras")
     (face,) = lm.predict(astronaut, boxes=[BOX])
     _check(face)
-    assert face["confidence"] > 0.3  # a clear frontal face: not flagged (flzoo.video.MIN_CONFIDENCE)
+    assert face["confidence"] > 0.5  # a clear frontal face: not flagged (flzoo.video.MIN_CONFIDENCE)
     scored = lm.predict_scored_with_matrices(astronaut, [lm.box_matrix(BOX)])
     assert scored["points"].shape == (1, 68, 2) and scored["confidence"].shape == (1,)
     empty = lm.predict_scored_with_matrices(astronaut, np.zeros((0, 2, 3)))
@@ -65,7 +65,7 @@ def test_failures_rank_below_successes(astronaut):
     conf = {k: lm.predict(img, boxes=[box])[0]["confidence"] for k, (img, box) in cases.items()}
     bad = {k: v for k, v in conf.items() if k != "good"}
     assert conf["good"] > max(bad.values()), conf
-    assert max(bad.values()) < 0.3, conf  # below the video tracker's re-detection threshold
+    assert max(bad.values()) < 0.5, conf  # below the video tracker's re-detection threshold
 
 
 def test_runtime_scored_graph_matches_keras(astronaut):

@@ -173,7 +173,7 @@ def overlay_targets(labels, output, out_dir, inputs):
 @click.option("--detect-every", type=click.IntRange(1), default=None,
               help="Video: frames between face detections that pick up new faces [default: 30].")
 @click.option("--min-confidence", type=click.FloatRange(0, 1), default=None,
-              help="Video: re-detect a face whose confidence falls below this [default: 0.3].")
+              help="Video: re-detect a face whose confidence falls below this [default: 0.5].")
 def predict(photos, model, output, out_dir, json_path, refine, batch_size, flip, runtime, smooth, min_cutoff, beta,
             detect_every, min_confidence):
     """Detect faces in PHOTO(s), predict 68 landmarks and draw them; or track them through one VIDEO.
