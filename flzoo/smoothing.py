@@ -10,9 +10,10 @@ import math
 
 import numpy as np
 
-# Defaults chosen on tools/make_test_video.py's clip (docs/video.md): at least halve the jitter, lag <= 1 frame.
+# Defaults chosen on the clips of tools/make_test_video.py (docs/video.md "Smoothing"): the jitter about halved at a
+# lag under one frame.
 MIN_CUTOFF = 1.0  # Hz
-BETA = 5.0  # cutoff gain per face size / s of speed
+BETA = 3.0  # cutoff gain per face size / s of speed
 D_CUTOFF = 1.0  # Hz, for the speed estimate
 
 

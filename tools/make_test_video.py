@@ -8,7 +8,9 @@ The video and truth are derived from the photo: keep them outside the repository
 the face's landmark-box centre at the frame centre with the box's larger side at ``--face`` px, and motion(t)
 rotates by ``rot * sin(2 pi t / 150)`` degrees and scales by ``1 + scale * sin(2 pi t / 200)`` about the frame
 centre, then shifts by ``(shift * sin(2 pi t / 120), 0.6 * shift * sin(2 pi t / 90))`` px; brightness is multiplied
-by ``1 + 0.1 * sin(2 pi t / 70)``. The truth is A_t applied to the annotation (exact affine maps).
+by ``1 + 0.1 * sin(2 pi t / 70)``. ``--hold H``: after every 60 frames of motion the face rests H frames (the motion's
+clock stops, easing in and out), as people hold still between moves. The truth is A_t applied to the annotation
+(exact affine maps).
 """
 
 import argparse
@@ -39,7 +41,25 @@ def compose(outer, inner):
     return a[:2]
 
 
-def render(photo, points, frames, width, height, face, rot, scale, shift):
+def motion_time(t, hold=0, move=60):
+    """The motion's clock at frame t: with ``hold`` > 0 the face alternates ``move`` frames of motion and
+    ``hold`` frames at rest, speed easing in and out over 10 frames (a smooth start and stop)."""
+    if hold <= 0:
+        return float(t)
+    period = move + hold
+    ramp = min(10, move // 2)
+
+    def speed(u):  # 0..1 within a period
+        u = u % period
+        if u >= move:
+            return 0.0
+        edge = min(u, move - u)
+        return 1.0 if edge >= ramp else 0.5 - 0.5 * math.cos(math.pi * edge / ramp)
+
+    return float(sum(speed(u) for u in range(int(t))))
+
+
+def render(photo, points, frames, width, height, face, rot, scale, shift, hold=0):
     """Yield ``(frame RGB uint8, true points (68, 2))`` for t = 0 .. frames - 1."""
     import cv2
 
@@ -48,7 +68,7 @@ def render(photo, points, frames, width, height, face, rot, scale, shift):
     c = (lo + hi) / 2
     base = np.array([[k, 0, (width - 1) / 2 - k * c[0]], [0, k, (height - 1) / 2 - k * c[1]]])
     for t in range(frames):
-        a = compose(motion_matrix(t, width, height, rot, scale, shift), base)
+        a = compose(motion_matrix(motion_time(t, hold), width, height, rot, scale, shift), base)
         frame = cv2.warpAffine(photo, a, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         gain = 1 + 0.1 * math.sin(2 * math.pi * t / 70)
         frame = np.clip(frame.astype(np.float32) * gain, 0, 255).astype(np.uint8)
@@ -73,6 +93,8 @@ def main():
     ap.add_argument("--rot", type=float, default=15.0, help="rotation amplitude (degrees)")
     ap.add_argument("--scale", type=float, default=0.15, help="scale amplitude (fraction)")
     ap.add_argument("--shift", type=float, default=60.0, help="translation amplitude (px)")
+    ap.add_argument("--hold", type=int, default=0,
+                    help="frames at rest after every 60 frames of motion (0: always moving)")
     args = ap.parse_args()
     if args.output.resolve() == args.photo.resolve():
         sys.exit(f"error: {args.output}: is the input photo; choose another output")
@@ -82,7 +104,7 @@ def main():
     writer = VideoWriter(args.output, args.fps, width, height)
     truth = []
     for frame, true_points in render(photo, points, args.frames, width, height, args.face, args.rot, args.scale,
-                                     args.shift):
+                                     args.shift, args.hold):
         writer.write(frame)
         truth.append(np.round(true_points, 4).tolist())
     writer.close()

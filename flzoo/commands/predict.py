@@ -169,7 +169,7 @@ def overlay_targets(labels, output, out_dir, inputs):
 @click.option("--min-cutoff", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Video: One-Euro minimum cutoff in Hz (lower: smoother at rest) [default: 1.0].")
 @click.option("--beta", type=click.FloatRange(min=0), default=None,
-              help="Video: One-Euro speed coefficient (higher: less lag when moving) [default: 5.0].")
+              help="Video: One-Euro speed coefficient (higher: less lag when moving) [default: 3.0].")
 @click.option("--detect-every", type=click.IntRange(1), default=None,
               help="Video: frames between face detections that pick up new faces [default: 30].")
 @click.option("--min-confidence", type=click.FloatRange(0, 1), default=None,
