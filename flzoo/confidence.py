@@ -12,7 +12,7 @@ Per point (``point_confidence``, 68 values in [0, 1]):
 
 Per face (``confidence``, in [0, 1]): ``face_confidence`` below (mean point confidence x flip consistency; the
 mirrored pass is made for every face); the choice was made by the AUROC of failure prediction on the training
-split's validation faces (``tools/confidence_study.py``, figures in docs/inference.md "Confidence").
+split's validation faces (``tools/confidence_study.py``, figures in docs/confidence.md).
 """
 
 import numpy as np
@@ -168,7 +168,7 @@ def face_confidence(point_conf, disagreement, maps=True):
 
     Map variants: the geometric mean of the mean point confidence and the flip confidence of the mean flip
     disagreement; point variants (whose point confidences are flip confidences already): their mean. Chosen by
-    AUROC on the validation faces (docs/inference.md "Confidence"): the flip term adds 0.00-0.04 over the
+    AUROC on the validation faces (docs/confidence.md): the flip term adds 0.00-0.04 over the
     mean alone for 5 of 6 map models; the discriminator's D ranks failures ABOVE successes and is not used."""
     mean = np.mean(np.asarray(point_conf, np.float64), axis=-1)
     if not maps:
