@@ -59,6 +59,24 @@ def metrics(pred, truth, seconds):
             "fps": len(pred) / seconds}
 
 
+def grid(lm, frames, truth, fps):
+    """Jitter (fraction of the unsmoothed tracking's) and lag for a grid of One-Euro parameters."""
+    from flzoo.confidence import eye_distance
+    from flzoo.smoothing import OneEuroFilter
+
+    raw = [nearest(faces, t) for faces, t in zip(lm.track(frames, fps=fps, smooth=False), truth)]
+    base = metrics(raw, truth, 1.0)
+    print(f"unsmoothed: NME {base['nme']:.4f}, jitter {base['jitter']:.4f}, lag {base['lag_frames']:.2f}")
+    print("| min_cutoff | beta | NME | jitter x | lag (frames) |\n|---|---|---|---|---|")
+    for min_cutoff in (0.5, 1.0, 2.0):
+        for beta in (1.0, 2.0, 3.0, 5.0, 10.0):
+            f = OneEuroFilter(min_cutoff, beta)
+            smooth = [None if p is None else f.filter(p, 1 / fps, float(eye_distance(p))) for p in raw]
+            m = metrics(smooth, truth, 1.0)
+            print(f"| {min_cutoff:g} | {beta:g} | {m['nme']:.4f} | {m['jitter'] / base['jitter']:.3f} | "
+                  f"{m['lag_frames']:.2f} |")
+
+
 def main():
     import flzoo
     from flzoo.evaluate import nme
@@ -73,6 +91,8 @@ def main():
     ap.add_argument("--detect-every", type=int, default=None)
     ap.add_argument("--modes", default="still,detect,track_raw,track")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--grid", action="store_true",
+                    help="instead: One-Euro parameter grid applied offline to the unsmoothed tracked points")
     args = ap.parse_args()
     info = json.loads((args.truth or args.video.with_suffix(".json")).read_text())
     truth = np.asarray(info["points"], np.float64)
@@ -84,6 +104,9 @@ def main():
     opts = {k: v for k, v in (("min_cutoff", args.min_cutoff), ("beta", args.beta),
                               ("detect_every", args.detect_every)) if v is not None}
     out = {"video": str(args.video), "frames": len(frames), "model": args.model, "runtime": lm.runtime, **opts}
+    if args.grid:
+        grid(lm, frames, truth, reader.fps)
+        return
     for mode in args.modes.split(","):
         start = time.perf_counter()
         if mode == "still":  # the photo itself, once (per-photo prediction, the reference NME)
