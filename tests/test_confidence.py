@@ -32,7 +32,8 @@ def test_confidence_present_and_in_range_for_every_bundled_model(name, astronaut
     lm = flzoo.load(name, detector=None, runtime="keras")
     (face,) = lm.predict(astronaut, boxes=[BOX])
     _check(face)
-    assert face["confidence"] > 0.5  # a clear frontal face: not flagged (flzoo.video.MIN_CONFIDENCE)
+    if name != "heatmap_reg":  # its regressed peaks stay low (0.37 here): it fails 89% of Helen faces (README)
+        assert face["confidence"] > 0.5  # a clear frontal face: not flagged (flzoo.video.MIN_CONFIDENCE)
     scored = lm.predict_scored_with_matrices(astronaut, [lm.box_matrix(BOX)])
     assert scored["points"].shape == (1, 68, 2) and scored["confidence"].shape == (1,)
     empty = lm.predict_scored_with_matrices(astronaut, np.zeros((0, 2, 3)))
@@ -128,3 +129,15 @@ def test_eval_writes_confidence_per_face_and_auroc_per_subset(data_root, tmp_pat
     summary = res["summary"]["helen_test"]
     assert "confidence_auroc" in summary and summary["nme_confident90"] <= summary["nme"] + 1e-9
     assert "conf. AUROC" in (out / "table.md").read_text()
+
+
+def test_predict_cli_json_has_confidence(tmp_path):
+    from click.testing import CliRunner
+
+    from flzoo.cli import main
+
+    js = tmp_path / "astro.json"
+    result = CliRunner().invoke(main, ["predict", "-o", str(tmp_path / "a.png"), "--json", str(js)])
+    assert result.exit_code == 0, result.output
+    (face,) = json.loads(js.read_text())["images"][0]["faces"]
+    assert 0.5 < face["confidence"] <= 1 and len(face["point_confidence"]) == 68
