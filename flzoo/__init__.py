@@ -3,9 +3,8 @@
 Importing flzoo is cheap: Keras and the backends are imported only when a model is built or loaded.
 """
 
-__version__ = "0.1.0"
-
-NUM_POINTS = 68
+from flzoo.landmarks import NUM_POINTS
+from flzoo.version import __version__
 
 
 def load(name_or_path=None, **kwargs):

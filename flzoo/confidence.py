@@ -17,14 +17,13 @@ split's validation faces (``tools/confidence_study.py``, figures in docs/confide
 
 import numpy as np
 
-from flzoo import NUM_POINTS
+from flzoo.landmarks import NUM_POINTS, OUTER_EYE_CORNERS
 
 WINDOW_RADIUS = 1  # map cells around the peak whose mass is the point confidence
 # Flip disagreement (outer-eye-corner units) at which the flip confidence is 1/e: NME 0.08 is the failure line,
 # and a face whose two predictions disagree by that much is rarely right.
 FLIP_TAU = 0.08
 FAIL_NME = 0.08  # a face with NME above this is a failure (the paper's FR@0.08)
-OUTER_EYE_CORNERS = (36, 45)
 
 
 # ---- inside the graph (keras.ops) --------------------------------------------------------------------------
@@ -36,8 +35,10 @@ def map_point_confidence(scores, variant):
 
     from flzoo.models.decoding import _flat, _gather, _peak
 
+    from flzoo.models.variants import get_variant
+
     flat, h, w = _flat(ops.cast(scores, "float32"))
-    if variant == "heatmap_reg":  # regressed Gaussians: the peak height (1 for the training target)
+    if get_variant(variant).scores == "regressed":  # regressed Gaussians: the peak height (target 1)
         return ops.clip(ops.max(flat, axis=-1), 0.0, 1.0)
     _, ix, iy = _peak(flat, w)
     r = WINDOW_RADIUS
@@ -54,9 +55,10 @@ def map_point_confidence(scores, variant):
 def has_maps(model):
     """Whether the model's points come from score maps it can score in-graph (any other model, e.g. a
     stand-in with only ``predict_points``, is scored by flip consistency)."""
-    from flzoo.models.decoding import PWC_VARIANTS
+    from flzoo.models.variants import VARIANTS, get_variant
 
-    maps = getattr(model, "variant", None) in ("distribution", "heatmap_reg", *PWC_VARIANTS)
+    variant = getattr(model, "variant", None)
+    maps = variant in VARIANTS and get_variant(variant).output == "maps"
     return maps and (hasattr(model, "predict_scored") or hasattr(model, "network"))
 
 
@@ -129,7 +131,7 @@ def flip_confidence(disagreement):
 class ShapeJudge:
     """The +disc models' shape discriminator D, in numpy (inference mode: batch-norm moving statistics):
     ``judge(points_in_crop_pixels (N, 68, 2)) -> D in (0, 1)``, the probability that the shape is a real face
-    shape, in the frame it was trained in (``losses.normalize_shape``: the crop square -> [-0.5, 0.5]^2)."""
+    shape, in the frame it was trained in (``flzoo.data.crop.crop_to_centred``: the crop square -> [-0.5, 0.5]^2)."""
 
     LAYERS = ("disc_fc1", "disc_fc2")
 
@@ -148,7 +150,9 @@ class ShapeJudge:
         self.out_kernel, self.out_bias = weights("disc_logit")
 
     def logit(self, points):
-        x = ((np.asarray(points, np.float64) + 0.5) / self.input_size - 0.5).reshape(len(points), -1)
+        from flzoo.data.crop import crop_to_centred
+
+        x = crop_to_centred(np.asarray(points, np.float64), self.input_size).reshape(len(points), -1)
         for kernel, bias in self.hidden:
             x = np.maximum(x @ kernel + bias, 0.0)
         return (x @ self.out_kernel + self.out_bias)[:, 0]

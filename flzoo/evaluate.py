@@ -13,22 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-NUM_POINTS = 68
-OUTER_EYE_CORNERS = (36, 45)
-EYE_ANCHORS = tuple(range(36, 48))  # the paper's 12 eye anchors
+from flzoo.data.datasets import SUBSETS, dataset
+from flzoo.landmarks import EYE_ANCHORS, NUM_POINTS, OUTER_EYE_CORNERS
+
 THRESHOLD = 0.08  # AUC / failure-rate threshold (NME)
 MIN_DETECTION_IOU = 0.3  # a detection matches a ground-truth face from this IoU with its landmark box
 
-# results.json subset name -> the paper's Table 2 row label, in the paper's row order.
-ROW_LABELS = {
-    "helen_test": "Helen",
-    "lfpw_test": "LFPW",
-    "300w_indoor": "300-W indoor",
-    "300w_outdoor": "300-W outdoor",
-    "ibug": "IBUG",
-    "cofw": "COFW",
-    "total": "Total",
-}
 
 
 # ----------------------------------------------------------------------------------------------- metrics
@@ -173,8 +163,8 @@ def evaluate_faces(landmarker, faces_by_subset, boxes="gt", misses="gt", batch_s
 
     ``boxes="gt"``: crop from ground-truth landmarks (the paper's protocol). ``boxes="detector"``: the
     landmarker's own detector; each ground-truth face is matched to the detection with the best box IoU
-    (>= 0.3). A missed face is scored from the ground-truth crop (``misses="gt"``, like the peer figures in
-    DESIGN.md) or left out of the NME (``misses="exclude"``, like dlib's numbers in the paper); either way the
+    (>= 0.3). A missed face is scored from the ground-truth crop (``misses="gt"``, like dlib's figure measured here,
+    docs/paper.md) or left out of the NME (``misses="exclude"``, like dlib's numbers in the paper); either way the
     detection rate is reported."""
     from tqdm import tqdm
 
@@ -314,7 +304,7 @@ def load_results(path):
 
 
 def _label(subset):
-    return ROW_LABELS.get(subset, subset)
+    return dataset(subset).label
 
 
 def _fmt(value, digits=4):
@@ -467,7 +457,7 @@ def compare_table(runs, metric="nme"):
     one column per run, the best value per row in bold (lowest NME / FR, highest AUC)."""
     names = _column_names(runs)
     present = list(dict.fromkeys(s for _, r in runs for s in r["summary"] if s != "total"))
-    rows = [s for s in ROW_LABELS if s in present] + [s for s in present if s not in ROW_LABELS] + ["total"]
+    rows = [s for s in SUBSETS if s in present] + [s for s in present if s not in SUBSETS] + ["total"]
     lower_is_better = metric != "auc"
     lines = ["| set | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for s in rows:

@@ -75,7 +75,7 @@ def cache_key(folder):
     """sha256 of the weights file, the build config and the flzoo / Keras versions."""
     import keras
 
-    import flzoo
+    from flzoo.version import __version__
     from flzoo.weights import CONFIG_FILE, WEIGHTS_FILE
 
     digest = hashlib.sha256()
@@ -83,7 +83,7 @@ def cache_key(folder):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     config = json.loads((Path(folder) / CONFIG_FILE).read_text())
-    digest.update(json.dumps([config.get("build"), flzoo.__version__, keras.__version__], sort_keys=True).encode())
+    digest.update(json.dumps([config.get("build"), __version__, keras.__version__], sort_keys=True).encode())
     return digest.hexdigest()
 
 

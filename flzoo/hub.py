@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from flzoo.data.datasets import dataset
+
 DEFAULT_ENDPOINT = "https://huggingface.co"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -366,12 +368,6 @@ def _link_or_copy(src, dst):
 
 # ----------------------------------------------------------------------------------------- model card
 
-# results.json subset -> dataset name on the card
-DATASET_NAMES = {
-    "helen_test": "Helen test set", "lfpw_test": "LFPW test set", "300w_indoor": "300-W indoor",
-    "300w_outdoor": "300-W outdoor", "ibug": "IBUG (300-W challenging set)", "cofw": "COFW-68",
-    "total": "All test sets evaluated",
-}
 # results.json summary key -> (model-index metric type, metric name)
 CARD_METRICS = {"nme": ("nme", "NME (inter-ocular)"), "auc": ("auc", "AUC@0.08"),
                 "fr": ("failure-rate", "FR@0.08 (fraction of faces)")}
@@ -393,7 +389,7 @@ def eval_results(results):
                     continue
                 out.append(EvalResult(
                     task_type=TASK[0], task_name=TASK[1],
-                    dataset_type="300w", dataset_name=DATASET_NAMES.get(subset, subset), dataset_config=subset,
+                    dataset_type="300w", dataset_name=dataset(subset).card_name, dataset_config=subset,
                     dataset_split="test", metric_type=metric_type, metric_value=round(float(value), 6),
                     metric_name=f"{metric_name}, {boxes} boxes", metric_config=f"boxes={boxes}",
                 ))
@@ -410,7 +406,7 @@ def _results_table(results):
             if not isinstance(s, dict) or s.get("nme") is None:
                 continue
             fr = s.get("fr")
-            lines.append(f"| {DATASET_NAMES.get(subset, subset)} | {data.get('boxes', 'gt')} | {s.get('n', '')} | "
+            lines.append(f"| {dataset(subset).card_name} | {data.get('boxes', 'gt')} | {s.get('n', '')} | "
                          f"{s['nme']:.4f} | {_fmt(s.get('auc'))} | "
                          f"{'' if fr is None else f'{100 * fr:.2f}%'} |")
     return "\n".join(lines)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flzoo import NUM_POINTS
+from flzoo.landmarks import MIRROR, NUM_POINTS
 
 DEFAULT_CROP = {"scale": 1.3, "centre": "box"}  # the training crop protocol (flzoo.data.crop.crop_square)
 # A refined crop whose side differs from the first one by more than this factor means the first pass failed
@@ -88,9 +88,12 @@ def check_crop(crop, where):
 
 
 def resolve_folder(name_or_path):
-    """A local model folder from a registry name, a folder path or ``hf://ORG/NAME[@REVISION]``."""
+    """A local model folder from a registry name (``hybrid_disc.lite``, a bare variant name for its best model,
+    None for the default), a folder path or ``hf://ORG/NAME[@REVISION]``."""
     from flzoo import registry
 
+    if name_or_path is None:
+        return registry.resolve(None)
     spec = str(name_or_path)
     if spec.startswith("hf://"):
         from flzoo import hub  # lazy: huggingface_hub is only needed for hf:// addresses
@@ -101,10 +104,7 @@ def resolve_folder(name_or_path):
         if not path.is_dir():
             raise ValueError(f"{path}: expected a model folder (config.json + model.safetensors), got a file")
         return path
-    if spec in registry.TABLE:
-        return registry.resolve(spec)
-    raise ValueError(f"{spec!r}: not a model name{registry.did_you_mean(spec, registry.TABLE)} "
-                     f"({', '.join(registry.TABLE)}), an existing folder, or hf://ORG/NAME[@REVISION]")
+    return registry.resolve(spec)  # a registry name, or ValueError naming the known ones
 
 
 def load(name_or_path=None, detector="dlib", refine=True, batch_size=32, flip=False, runtime="auto"):
@@ -114,10 +114,12 @@ def load(name_or_path=None, detector="dlib", refine=True, batch_size=32, flip=Fa
     ``runtime``: ``"auto"`` (the fastest installed runtime verified for this model: LiteRT, ONNX Runtime, else
     Keras), ``"keras"``, ``"litert"`` or ``"onnx"`` (``flzoo.export.runtime_model``)."""
     from flzoo.export import runtime_model
-    from flzoo.registry import DEFAULT_MODEL
+    from flzoo.registry import canonical_name, is_name
     from flzoo.weights import CONFIG_FILE, load_model
 
-    spec = DEFAULT_MODEL if name_or_path is None else name_or_path
+    spec = name_or_path
+    if spec is None or (isinstance(spec, str) and is_name(spec) and not Path(spec).exists()):
+        spec = canonical_name(spec)  # the Landmarker is named after the entry it loaded: hybrid_disc.lite
     folder = resolve_folder(spec)
     model = load_model(folder)
     # checked here too, where the file is known, so that a bad value names it
@@ -132,7 +134,7 @@ class Landmarker:
     ``refine``: ``True``/``1`` = one re-crop pass from the predicted points (default), ``0``/``False`` = none,
     ``n`` = n passes. ``crop``: ``{"scale", "centre"}`` overriding the crop protocol (default: the model's
     ``config.json`` field ``crop`` if any, else the training protocol ``DEFAULT_CROP``). ``flip``: also predict
-    the mirrored crop and average the two (points relabelled with ``MIRROR_68``)."""
+    the mirrored crop and average the two (points relabelled with ``MIRROR``)."""
 
     def __init__(self, model, detector="dlib", refine=True, batch_size=32, name=None, crop=None, flip=False):
         from flzoo.detect import get_detector
@@ -212,15 +214,14 @@ class Landmarker:
         """Points (and map confidences) predicted on the mirrored crops, relabelled and mapped back to the
         unmirrored crop frame."""
         from flzoo.confidence import has_maps, predict_scored
-        from flzoo.data.augment import MIRROR_68
 
         flipped = np.ascontiguousarray(crops[:, :, ::-1])
         if has_maps(self.model):
             points, conf = predict_scored(self.model, flipped, self.batch_size)
-            conf = np.asarray(conf, np.float64)[:, MIRROR_68]
+            conf = np.asarray(conf, np.float64)[:, MIRROR]
         else:
             points, conf = self.model.predict_points(flipped, batch_size=self.batch_size), None
-        points = np.asarray(points, np.float64)[:, MIRROR_68]
+        points = np.asarray(points, np.float64)[:, MIRROR]
         points[..., 0] = self.input_size - 1 - points[..., 0]  # pixel centres at integers: x -> S - 1 - x
         return points, conf
 

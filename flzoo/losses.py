@@ -6,7 +6,8 @@ class ``l + 1`` at landmark ``l`` and 0 for background. See docs/losses.md for t
 
 from keras import ops
 
-from flzoo.models.decoding import soft_points
+from flzoo.data.crop import crop_to_centred
+from flzoo.models.decoding import SOFT_RADIUS, class_softmax, soft_argmax
 
 
 def point_loss(pred, true, mask=None, eps=1e-8):
@@ -65,14 +66,14 @@ def inside_crop(points, input_size):
     return ops.cast(ok, "float32")
 
 
-def hybrid_loss(logits, labels, points, variant="hybrid", stride=1, alpha=1.0, beta=0.25):
+def hybrid_loss(logits, labels, points, stride=1, alpha=1.0, beta=0.25):
     """alpha * pixel CE + beta * point loss on the DIFFERENTIABLE local soft-argmax of the class probabilities.
 
     Returns ``(total, {"ce": ..., "point": ...})``. The released code took the point term on argmax points, which
     carry no gradient; here it reaches the logits. Points off the crop are left out of the point term."""
     ce = pixel_ce(logits, labels)
     input_size = logits.shape[1] * stride
-    estimate = soft_points(logits, variant, stride)
+    estimate = soft_argmax(class_softmax(logits), stride, radius=SOFT_RADIUS)
     point = point_loss(estimate, points, mask=inside_crop(ops.cast(points, "float32"), input_size))
     return alpha * ce + beta * point, {"ce": ce, "point": point}
 
@@ -82,7 +83,7 @@ def hybrid_loss(logits, labels, points, variant="hybrid", stride=1, alpha=1.0, b
 def normalize_shape(points, input_size):
     """Input pixels -> the discriminator's frame: the crop square becomes [-0.5, 0.5]^2 centred on the crop
     centre (x right, y down). Affine, so gradients reach the detector's point estimate unchanged in direction."""
-    return (ops.cast(points, "float32") + 0.5) / float(input_size) - 0.5
+    return crop_to_centred(ops.cast(points, "float32"), float(input_size))
 
 
 def discriminator_loss(real_logits, fake_logits):

@@ -1,10 +1,12 @@
 """Model files: ``model.safetensors`` + ``config.json`` in a folder.
 
-Tensors are keyed by the STRUCTURAL path Keras uses in ``.weights.h5`` files (``layers/conv2d_1/vars/0``:
-attribute names and class names numbered in order, never the auto-generated layer names, which change between
-sessions). Loading rebuilds the model from flzoo code (``flzoo.models.build(**config["build"])``) and copies the
-tensors in; nothing is unpickled, and every key and shape is checked before the first variable is written, so a
-bad file never leaves a half-loaded model.
+Tensors are keyed by Keras's public ``Variable.path`` (``block3_conv/kernel``, ``network/...``): every flzoo layer
+that holds weights has a fixed name, so the paths are the same in every build, session and backend
+(``tests/test_weights.py`` checks this for every variant and backbone). Loading rebuilds the model from flzoo
+code (``flzoo.models.build(**config["build"])``) and copies the tensors in; nothing is unpickled, and every key
+and shape is checked before the first variable is written, so a bad file never leaves a half-loaded model.
+``save_model(..., dtype="float16")`` stores floating tensors at half size (bundled presets whose points move by
+less than 0.05 px: ``tools/bundle_run.py`` measures it); loading casts them back to the variables' dtype.
 """
 
 import json
@@ -12,6 +14,9 @@ import os
 from pathlib import Path
 
 import numpy as np
+
+from flzoo.landmarks import NUM_POINTS
+from flzoo.version import __version__
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -29,43 +34,24 @@ def _version_tuple(text):
 def check_version(file_version, path):
     """Refuse files written by an incompatible flzoo: another major version, a newer minor version, or for
     0.x releases any other minor version (0.x may change the format between minors)."""
-    import flzoo
-
-    ours, theirs = _version_tuple(flzoo.__version__), _version_tuple(file_version)
+    ours, theirs = _version_tuple(__version__), _version_tuple(file_version)
     if theirs is None:
         raise ValueError(f"{path}: flzoo_version={file_version!r} is not a version like '0.1.0'")
     ok = theirs[0] == ours[0] and (theirs[1] == ours[1] if ours[0] == 0 else theirs[1] <= ours[1])
     if not ok:
-        raise ValueError(f"{path}: written by flzoo {file_version}, which this flzoo {flzoo.__version__} cannot "
+        raise ValueError(f"{path}: written by flzoo {file_version}, which this flzoo {__version__} cannot "
                          f"read (expected flzoo_version {ours[0]}.{ours[1]}.x); install a matching flzoo")
 
 
 def variable_table(model):
-    """``{structural key: keras Variable}`` for the model's weights, keys as in Keras ``.weights.h5`` files.
-
-    Walks the model with Keras' own saving traversal into an in-memory store, then keeps only the entries whose
-    variables are model weights (not optimizer slots, metric totals or random-seed states)."""
-    from keras.src.saving import saving_lib
-
-    class _MemoryStore(saving_lib.NpzIOStore):  # the isinstance check in _save_state needs this base
-        def __init__(self):
-            self.contents = {}
-
-    store = _MemoryStore()
-    saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="",
-                           visited_saveables=set())
-    weight_ids = {id(v) for v in model.weights}
+    """``{Variable.path: Variable}`` for the model's weights; refuses a model in which two share a path (two
+    layers with one name), which would make a file ambiguous."""
     table = {}
-    for path, entry in store.contents.items():
-        if not entry or not all(id(v) in weight_ids for v in entry.values()):
-            continue
-        prefix = "" if path == "__root__" else f"{path}/"
-        for index, var in entry.items():
-            table[f"{prefix}vars/{index}"] = var
-    missing = weight_ids - {id(v) for v in table.values()}
-    if missing:  # a layer the traversal does not reach would be silently lost: refuse instead
-        names = [v.path for v in model.weights if id(v) in missing]
-        raise ValueError(f"cannot key {len(missing)} weight(s) structurally: {names[:5]}")
+    for var in model.weights:
+        if var.path in table:
+            raise ValueError(f"cannot key the weights of {model.name!r} by path: {var.path!r} occurs twice (two "
+                             f"layers share a name)")
+        table[var.path] = var
     return table
 
 
@@ -81,39 +67,45 @@ def _jsonable(value):
     return value
 
 
-def save_model(model, folder, extra=None):
+STORAGE_DTYPES = ("float32", "float16")
+
+
+def save_model(model, folder, extra=None, dtype="float32"):
     """Write ``folder/model.safetensors`` and ``folder/config.json`` for a ``LandmarkModel``.
 
     ``extra`` (a JSON-ready dict) is merged into ``config.json``; its ``metrics`` key fills ``metrics``.
+    ``dtype``: how floating tensors are stored (``float16`` halves the file; recorded as ``storage``).
     Files are written then renamed, so an interrupted save never leaves a truncated file under the final name."""
     import keras
     from safetensors.numpy import save_file
 
-    import flzoo
-
+    if dtype not in STORAGE_DTYPES:
+        raise ValueError(f"save_model dtype={dtype!r}: expected one of {', '.join(STORAGE_DTYPES)}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     table = variable_table(model)
     # np.array, not np.ascontiguousarray, which turns a 0-d variable into shape (1,)
     tensors = {key: np.array(keras.ops.convert_to_numpy(var), order="C") for key, var in table.items()}
+    tensors = {key: t.astype(dtype) if np.issubdtype(t.dtype, np.floating) else t for key, t in tensors.items()}
     trainable = {id(v) for v in model.trainable_weights}
     extra = dict(extra or {})
     config = {
-        "flzoo_version": flzoo.__version__,
+        "flzoo_version": __version__,
         "keras_version": keras.__version__,
         "keras_backend": keras.backend.backend(),
         "build": _jsonable(model.build_config()),
         "input_size": int(model.input_size),
-        "num_points": flzoo.NUM_POINTS,
+        "num_points": NUM_POINTS,
         "decoding": getattr(model, "decoding", None),
         "params": {"trainable": int(sum(np.prod(v.shape) for v in model.weights if id(v) in trainable)),
                    "total": int(sum(np.prod(v.shape) for v in model.weights))},
         "metrics": _jsonable(extra.pop("metrics", {})),
+        "storage": {"dtype": dtype},
     }
     config.update(_jsonable(extra))
     tmp_weights = folder / (WEIGHTS_FILE + ".tmp")
     tmp_config = folder / (CONFIG_FILE + ".tmp")
-    save_file(tensors, str(tmp_weights), metadata={"format": FORMAT, "flzoo_version": flzoo.__version__})
+    save_file(tensors, str(tmp_weights), metadata={"format": FORMAT, "flzoo_version": __version__})
     tmp_config.write_text(json.dumps(config, indent=2) + "\n")
     os.replace(tmp_weights, folder / WEIGHTS_FILE)
     os.replace(tmp_config, folder / CONFIG_FILE)

@@ -13,7 +13,7 @@ keras = pytest.importorskip("keras")
 from flzoo.models import VARIANTS, build_network  # noqa: E402
 from flzoo.models.backbones import BACKBONES as BACKBONE_TABLE  # noqa: E402
 
-# Trainable parameters in the paper (NOTES.md); *_disc variants count network + discriminator.
+# Trainable parameters in the paper (docs/paper.md); *_disc variants count network + discriminator.
 PAPER_COUNTS = {
     "direct": 178_682_440,
     "cascaded": 35_053_144,

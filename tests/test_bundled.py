@@ -1,6 +1,9 @@
 """The bundled lite models: they load offline, find the astronaut's face, and their recorded Helen-test NME is
 what a fresh evaluation measures (the README quotes these figures)."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,10 +13,29 @@ from flzoo.registry import list_models
 BUNDLED = [m["name"] for m in list_models() if m["available"] and not m["hub_repo"]]
 
 
-def test_at_least_the_default_model_is_bundled():
-    from flzoo.registry import DEFAULT_MODEL
+def test_the_default_and_every_variant_s_best_model_are_bundled():
+    from flzoo.registry import default_name, index
 
-    assert DEFAULT_MODEL in BUNDLED
+    assert default_name() in BUNDLED and set(index()["best"].values()) <= set(BUNDLED)
+
+
+REFERENCE = json.loads((Path(__file__).parent / "reference" / "preset_points.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE["points"]))
+def test_presets_predict_the_points_they_predicted_before_the_refactors(name):
+    """Re-keyed files, moved folders and reshaped code must not move a bundled model's points (0.01 px)."""
+    from skimage import data
+
+    from flzoo.data.crop import crop_matrix, warp
+    from flzoo.registry import resolve
+    from flzoo.weights import load_model
+
+    model = load_model(resolve(name))
+    size = model.input_size
+    crops = np.stack([warp(data.astronaut(), crop_matrix(cx, cy, side, size), size)
+                      for cx, cy, side in REFERENCE["crops"]]).astype(np.float32)
+    np.testing.assert_allclose(model.predict_points(crops), REFERENCE["points"][name], atol=0.01)
 
 
 @pytest.mark.parametrize("name", BUNDLED)

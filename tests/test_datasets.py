@@ -1,4 +1,5 @@
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -137,3 +138,14 @@ def test_cofw68_problems_are_named(tmp_path):
     scipy.io.savemat(tmp_path / "COFW68_Data" / "test_annotations" / "2_points.mat", {"Points": np.zeros((5, 2))})
     with pytest.raises(ValueError, match=r"2_points\.mat: missing variable 'Occ'"):
         discover(tmp_path)
+
+
+def test_default_data_root_never_points_into_an_installed_package(tmp_path, monkeypatch):
+    from flzoo import paths
+
+    monkeypatch.delenv("FLZOO_300W", raising=False)
+    assert paths.default_data_root() == paths.REPO_ROOT.parent / "shared" / "data" / "300w"  # this checkout
+    monkeypatch.setattr(paths, "REPO_ROOT", tmp_path / "site-packages")  # a wheel: no pyproject.toml beside
+    assert paths.default_data_root() == Path("300w")
+    monkeypatch.setenv("FLZOO_300W", str(tmp_path / "mine"))
+    assert paths.default_data_root() == tmp_path / "mine"

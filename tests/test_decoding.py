@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from flzoo.data.targets import gaussian_maps, to_map
+from flzoo.data.crop import crop_to_map
+from flzoo.data.targets import gaussian_maps
 
 
 def _np(x):
@@ -27,12 +28,13 @@ def test_subpixel_decoding_recovers_gaussian_peaks(sigma):
 
 def test_decoders_return_input_pixels_at_stride():
     """map = (crop + 0.5) / s - 0.5: decoding at stride 4 returns crop pixels, within 0.1 map px * 4."""
-    from flzoo.models.decoding import decode_argmax, decode_subpixel, map_to_crop, soft_argmax
+    from flzoo.data.crop import map_to_crop
+    from flzoo.models.decoding import decode_argmax, decode_subpixel, soft_argmax
 
     rng = np.random.default_rng(2)
     maps, peaks = _gaussians(rng, sigma=1.2)
     crop = map_to_crop(peaks, 4)
-    np.testing.assert_allclose(to_map(crop, 4), peaks, atol=1e-9)  # both frame helpers agree
+    np.testing.assert_allclose(crop_to_map(crop, 4), peaks, atol=1e-9)  # both frame helpers agree
     assert np.abs(_np(decode_subpixel(maps, stride=4)) - crop).max() < 0.4
     assert np.abs(_np(soft_argmax(maps, stride=4, radius=3)) - crop).max() < 0.4
     argmax = _np(decode_argmax(maps, stride=4))

@@ -40,8 +40,8 @@ def write_model_folder(folder, tensors=None, **config_overrides):
     """A model folder as flzoo.weights writes it, with plain tensors (no Keras needed)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tensors = tensors or {"layers/dense/vars/0": np.arange(12, dtype=np.float32).reshape(3, 4),
-                          "layers/dense/vars/1": np.ones(4, np.float32)}
+    tensors = tensors or {"dense/kernel": np.arange(12, dtype=np.float32).reshape(3, 4),
+                          "dense/bias": np.ones(4, np.float32)}
     save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "flzoo"})
     config = {"flzoo_version": flzoo.__version__, "keras_version": "3.15.1", "keras_backend": "tensorflow",
               "build": {"variant": "direct", "backbone": "lite", "input_size": 64}, "input_size": 64,
@@ -94,7 +94,7 @@ def test_push_then_download_round_trips_files_in_one_commit(env, tmp_path):
     for name in ("model.safetensors", "config.json"):
         assert (folder / name).read_bytes() == (run / "best" / name).read_bytes()
     tensors = load_file(str(folder / "model.safetensors"))
-    np.testing.assert_array_equal(tensors["layers/dense/vars/0"], np.arange(12, dtype=np.float32).reshape(3, 4))
+    np.testing.assert_array_equal(tensors["dense/kernel"], np.arange(12, dtype=np.float32).reshape(3, 4))
     assert hub.download("org/model") == folder  # main resolves to the same commit
 
 
@@ -314,20 +314,24 @@ def test_cli_push_and_pull(env, tmp_path):
     missing = runner.invoke(cli, ["pull", "org/cli", "--revision", "v2"])
     assert missing.exit_code == 2 and "no revision 'v2'" in missing.output
     bad = runner.invoke(cli, ["push", str(tmp_path / "nope"), "--repo", "org/cli"])
-    assert bad.exit_code == 2 and "neither a folder" in bad.output
+    assert bad.exit_code == 2 and "push takes a training run with best/" in bad.output
 
 
 def test_cli_push_registry_name_uses_bundled_weights(env, tmp_path, monkeypatch):
     from flzoo import registry
 
-    monkeypatch.setattr(registry, "BUNDLED_DIR", tmp_path / "bundled")
+    bundled = tmp_path / "bundled"
+    bundled.mkdir()
+    (bundled / "index.json").write_text(json.dumps({"default": "direct", "best": {}}))
+    monkeypatch.setattr(registry, "BUNDLED_DIR", bundled)
     runner = CliRunner()
-    absent = runner.invoke(cli, ["push", "hybrid", "--repo", "org/hybrid"])
-    assert absent.exit_code == 2 and "not bundled" in absent.output
-    write_model_folder(tmp_path / "bundled" / "hybrid")
-    pushed = runner.invoke(cli, ["push", "hybrid", "--repo", "org/hybrid"])
+    absent = runner.invoke(cli, ["push", "direct", "--repo", "org/direct"])
+    assert absent.exit_code == 2 and "'direct' is not in the flzoo registry" in absent.output
+    write_model_folder(bundled / "direct.tiny")
+    (bundled / "index.json").write_text(json.dumps({"default": "direct", "best": {"direct": "direct.tiny"}}))
+    pushed = runner.invoke(cli, ["push", "direct", "--repo", "org/direct"])
     assert pushed.exit_code == 0, pushed.output
-    assert env.files("org/hybrid")["config.json"] == (tmp_path / "bundled/hybrid/config.json").read_bytes()
+    assert env.files("org/direct")["config.json"] == (bundled / "direct.tiny/config.json").read_bytes()
 
 
 # ----------------------------------------------------------------------------------------- live Hub

@@ -55,7 +55,7 @@ def test_flip_averages_the_mirrored_crop_and_makes_predictions_mirror_exact(mode
     """With flip=True a prediction is (f(crop) + mirror(f(mirrored crop))) / 2, so mirroring the photo mirrors
     the points exactly (landmark l goes to the place of its mirror partner), which a plain model does not."""
     import flzoo
-    from flzoo.data.augment import MIRROR_68
+    from flzoo.landmarks import MIRROR
 
     box = ASTRONAUT_FACE
     w = astronaut.shape[1]
@@ -65,7 +65,7 @@ def test_flip_averages_the_mirrored_crop_and_makes_predictions_mirror_exact(mode
     flipped = flzoo.load(model_dir, detector=None, refine=False, flip=True)
 
     def mirror_back(points):
-        out = points[MIRROR_68].copy()
+        out = points[MIRROR].copy()
         out[:, 0] = w - 1 - out[:, 0]
         return out
 
@@ -283,23 +283,28 @@ def test_unusable_inputs_raise_clear_errors(landmarker, tmp_path):
 # ---- names, registry ----------------------------------------------------------------------------------------
 
 
-def test_registry_lists_every_lite_model_and_missing_weights_say_so():
+def test_registry_lists_every_bundled_model_under_its_tag_and_bare_variant_names_mean_the_best():
     import flzoo
     from flzoo import registry
+    from flzoo.models import VARIANTS
 
-    names = [e["name"] for e in flzoo.list_models()]
-    assert names == ["direct", "cascaded", "distribution", "heatmap_reg", "pwc", "pwc_disc", "hybrid",
-                     "hybrid_disc"]
-    assert [e["name"] for e in flzoo.list_models("hybrid*")] == ["hybrid", "hybrid_disc"]
-    for entry in flzoo.list_models():
-        assert entry["backbone"] == "lite" and entry["variant"] == entry["name"]
-        assert set(entry) >= {"input_size", "params", "nme", "source", "available"}
-        if not entry["available"]:
-            assert "not yet present" in entry["source"]
-            with pytest.raises(ValueError, match=rf"model '{entry['name']}': its weights are not bundled yet"):
-                flzoo.load(entry["name"])
+    entries = flzoo.list_models()
+    lite = [e for e in entries if e["tag"] == "lite"]
+    assert [e["name"] for e in lite] == [f"{v}.lite" for v in VARIANTS]
+    assert [e["name"] for e in flzoo.list_models("hybrid*") if e["tag"] == "lite"] == ["hybrid.lite",
+                                                                                       "hybrid_disc.lite"]
+    for entry in entries:
+        assert entry["variant"] == entry["name"].split(".")[0] and entry["available"]
+        assert set(entry) >= {"tag", "backbone", "input_size", "params", "nme", "source", "aliases"}
+    best = registry.index()["best"]
+    assert set(best) == set(VARIANTS)  # every variant has a best model, and each one is bundled
+    for variant, name in best.items():
+        assert registry.canonical_name(variant) == name and registry.get_entry(name).variant == variant
+    assert registry.canonical_name(None) == best[registry.index()["default"]]
     with pytest.raises(ValueError, match="'nope' is not in the flzoo registry"):
         registry.get_entry("nope")
+    with pytest.raises(ValueError, match=r"'hybird' is not in the flzoo registry \(did you mean 'hybrid'\?\)"):
+        registry.get_entry("hybird")
 
 
 def test_load_resolves_names_folders_and_hub_uris(model_dir, tmp_path, monkeypatch):
@@ -308,7 +313,7 @@ def test_load_resolves_names_folders_and_hub_uris(model_dir, tmp_path, monkeypat
     from flzoo.inference import resolve_folder
 
     assert resolve_folder(model_dir) == model_dir
-    with pytest.raises(ValueError, match="'no-such-model': not a model name"):
+    with pytest.raises(ValueError, match="'no-such-model' is not in the flzoo registry"):
         flzoo.load("no-such-model")
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(ValueError, match="expected a model folder"):
@@ -356,29 +361,34 @@ def test_crop_from_config_is_checked_and_applied(model_dir, tmp_path):
         Landmarker(fake, detector=None)
 
 
-def test_bundled_entries_read_their_config_and_load_by_name(model_dir, tmp_path, monkeypatch):
+def test_bundled_entries_come_from_the_preset_folders_and_the_index(model_dir, tmp_path, monkeypatch):
     import json
     import shutil
 
     import flzoo
     from flzoo import registry
-
-    bundled = tmp_path / "weights"
-    shutil.copytree(model_dir, bundled / "hybrid")
-    cfg = json.loads((bundled / "hybrid" / "config.json").read_text())
-    cfg["metrics"] = {"nme": 0.0456, "nme_subset": "helen_test", "val_nme": 0.05}
-    (bundled / "hybrid" / "config.json").write_text(json.dumps(cfg))
-    monkeypatch.setattr(registry, "BUNDLED_DIR", bundled)
-    (entry,) = flzoo.list_models("hybrid")
-    assert entry["available"] and entry["source"] == "bundled: flzoo/weights/hybrid/"
-    assert entry["nme"] == 0.0456 and entry["val_nme"] == 0.05 and entry["input_size"] == 64
-    assert entry["params"] == cfg["params"]["trainable"]
-    lm = flzoo.load("hybrid")
-    assert lm.name == "hybrid" and lm.input_size == 64
     from flzoo.inference import load
 
-    monkeypatch.setattr(registry, "DEFAULT_MODEL", "hybrid")
-    assert load().name == "hybrid"  # no name: the registry's default model
-    monkeypatch.setattr(registry, "DEFAULT_MODEL", "distribution")
-    with pytest.raises(ValueError, match="'distribution': its weights are not bundled"):
-        load()
+    presets = tmp_path / "presets"
+    shutil.copytree(model_dir, presets / "hybrid.tiny")
+    cfg = json.loads((presets / "hybrid.tiny" / "config.json").read_text())
+    cfg["metrics"] = {"nme": 0.0456, "nme_subset": "helen_test", "val_nme": 0.05}
+    (presets / "hybrid.tiny" / "config.json").write_text(json.dumps(cfg))
+    (presets / "index.json").write_text(json.dumps({"default": "hybrid", "best": {"hybrid": "hybrid.tiny"}}))
+    monkeypatch.setattr(registry, "BUNDLED_DIR", presets)
+    (entry,) = flzoo.list_models("hybrid")
+    assert entry["name"] == "hybrid.tiny" and entry["tag"] == "tiny" and entry["aliases"] == ["hybrid"]
+    assert entry["available"] and entry["default"] and entry["source"] == "bundled: flzoo/presets/hybrid.tiny/"
+    assert entry["nme"] == 0.0456 and entry["val_nme"] == 0.05 and entry["input_size"] == 64
+    assert entry["params"] == cfg["params"]["trainable"]
+    assert flzoo.load("hybrid").name == "hybrid.tiny" and flzoo.load("hybrid.tiny").input_size == 64
+    assert load().name == "hybrid.tiny"  # no name: the best model of the index's default variant
+    shutil.copytree(model_dir, presets / "pwc.tiny")  # a folder whose name is not its config's variant
+    with pytest.raises(ValueError, match=r"pwc\.tiny: a preset folder is named <variant>\.<tag> after the variant "
+                                         r"its config\.json builds \('hybrid'\)"):
+        flzoo.list_models()
+    shutil.rmtree(presets / "pwc.tiny")
+    (presets / "hybrid.tiny" / "model.safetensors").unlink()
+    assert "weights missing" in flzoo.list_models()[0]["source"]
+    with pytest.raises(ValueError, match="'hybrid.tiny': its weights are missing"):
+        load("hybrid")

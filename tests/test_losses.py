@@ -72,11 +72,11 @@ def test_heatmap_l2_and_pixel_ce_match_numpy():
 
 
 def _hybrid_inputs(seed=4):
-    from flzoo.data.targets import to_map
+    from flzoo.data.crop import crop_to_map
 
     rng = np.random.default_rng(seed)
     points = rng.uniform(4, 27, (2, 68, 2)).astype(np.float32)  # input pixels of a 32 px crop
-    labels = np.stack([pwc_labels(to_map(p, 4), 8) for p in points])
+    labels = np.stack([pwc_labels(crop_to_map(p, 4), 8) for p in points])
     logits = rng.normal(size=(2, 8, 8, 69)).astype(np.float32)
     return logits, labels, points
 
@@ -95,12 +95,12 @@ def test_hybrid_point_term_has_a_finite_nonzero_gradient_wrt_logits():
     from flzoo.losses import hybrid_loss
 
     logits, labels, points = _hybrid_inputs()
-    value, grad = _grad(lambda z: hybrid_loss(z, labels, points, "hybrid", stride=4)[1]["point"], logits)
+    value, grad = _grad(lambda z: hybrid_loss(z, labels, points, stride=4)[1]["point"], logits)
     grad = _np(grad)
     assert np.isfinite(float(value)) and np.isfinite(grad).all()
     assert np.abs(grad).max() > 1e-4
     # and it points the right way: a small step against it lowers the point term
-    lower = float(hybrid_loss(logits - 0.5 * grad / np.abs(grad).max(), labels, points, "hybrid", stride=4)[1]["point"])
+    lower = float(hybrid_loss(logits - 0.5 * grad / np.abs(grad).max(), labels, points, stride=4)[1]["point"])
     assert lower < float(value)
 
 
@@ -119,7 +119,7 @@ def test_hybrid_total_is_alpha_ce_plus_beta_point_on_crop_points():
     from flzoo.models.decoding import soft_points
 
     logits, labels, points = _hybrid_inputs()
-    total, terms = hybrid_loss(logits, labels, points, "hybrid", stride=4, alpha=1.0, beta=0.25)
+    total, terms = hybrid_loss(logits, labels, points, stride=4, alpha=1.0, beta=0.25)
     assert float(terms["ce"]) == pytest.approx(float(pixel_ce(logits, labels)))
     assert float(total) == pytest.approx(float(terms["ce"]) + 0.25 * float(terms["point"]), rel=1e-6)
     # a point off the crop (no PWC label) is left out of the point term
@@ -127,7 +127,7 @@ def test_hybrid_total_is_alpha_ce_plus_beta_point_on_crop_points():
     moved[:, 0] = -50.0
     estimate = _np(soft_points(logits, "hybrid", stride=4))
     kept = np.linalg.norm(estimate - points, axis=-1)[:, 1:].mean()
-    assert float(hybrid_loss(logits, labels, moved, "hybrid", stride=4)[1]["point"]) == pytest.approx(kept, rel=1e-5)
+    assert float(hybrid_loss(logits, labels, moved, stride=4)[1]["point"]) == pytest.approx(kept, rel=1e-5)
 
 
 def test_discriminator_losses_have_the_paper_form_and_the_right_sign():

@@ -11,7 +11,8 @@ from flzoo.data.augment import AugmentConfig
 from flzoo.data.crop import crop_matrix, crop_square, transform_points, warp
 from flzoo.data.datasets import Face, load_image
 from flzoo.data.pipeline import FaceBatches
-from flzoo.data.targets import TargetSpec, to_map
+from flzoo.data.crop import crop_to_map
+from flzoo.data.targets import TargetSpec
 
 NOSE = 30  # on the symmetry axis: keeps its index under the mirror
 
@@ -73,7 +74,7 @@ def test_pixels_and_points_agree_under_augmentation(faces):
             number = batches.order[j]
             flips += batches.params(number).flip
         labels = y["maps"]
-        idx = np.floor(to_map(y["points"][:, NOSE], 1) + 0.5).astype(int)
+        idx = np.floor(crop_to_map(y["points"][:, NOSE], 1) + 0.5).astype(int)
         inside = np.all((idx >= 0) & (idx < 64), axis=1)
         assert np.all(labels[np.arange(5)[inside], idx[inside, 1], idx[inside, 0]] == NOSE + 1)
     assert 0 < flips < 20

@@ -69,22 +69,19 @@ def test_usage_errors(model_dir, tmp_path):
     result = _run(["predict", "a.jpg", "b.jpg", "--model", str(model_dir), "-o", str(tmp_path / "x.png")])
     assert result.exit_code == 2 and "-o/--output takes one photo, got 2" in result.output
     result = _run(["predict", "--model", "no-such-model"])
-    assert result.exit_code == 2 and "--model: 'no-such-model': not a model name" in result.output
-    from flzoo import registry
-
-    missing = [e.name for e in registry.TABLE.values() if not registry.is_available(e)]
-    if missing:  # bundled weights not there yet: said plainly, no traceback
-        result = _run(["predict", "--model", missing[0], "-o", str(tmp_path / "y.png")])
-        assert result.exit_code == 2 and "weights are not bundled yet" in result.output
+    assert result.exit_code == 2 and "--model: model 'no-such-model' is not in the flzoo registry" in result.output
 
 
 def test_list_shows_the_registry():
     result = _run(["list"])
     assert result.exit_code == 0
     lines = result.output.splitlines()
-    assert lines[0].split()[:3] == ["name", "variant", "backbone"]
-    assert any(line.startswith("hybrid_disc (default)") for line in lines)
-    assert len(lines) == 1 + 8
+    assert lines[0].split() == ["name", "also", "tag", "backbone", "input", "params", "NME", "weights"]
+    assert any(line.split()[:3] == ["hybrid_disc.lite", "hybrid_disc,", "(default)"] for line in lines)
+    assert any(line.split()[:2] == ["pwc.lite", "pwc"] for line in lines)
+    from flzoo.registry import table
+
+    assert len(lines) == 1 + len(table())
     doc = json.loads(_run(["list", "pwc*", "--json"]).output)
-    assert [e["name"] for e in doc] == ["pwc", "pwc_disc"]
+    assert {e["variant"] for e in doc} == {"pwc", "pwc_disc"} and "pwc.lite" in [e["name"] for e in doc]
     assert "no model matches" in _run(["list", "zzz"]).output

@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from flzoo.registry import TABLE, bundled_folder, is_available
+from flzoo.registry import bundled_folder, is_available, table
 
-BUNDLED = [name for name, entry in TABLE.items() if is_available(entry)]
+BUNDLED = [name for name, entry in table().items() if is_available(entry)]
 BOX = (176, 85, 264, 172)  # the astronaut's face
 
 

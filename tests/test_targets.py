@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from flzoo.data.targets import (TargetSpec, denormalise_points, from_map, gaussian_maps, heatmap_reg_maps,
-                                normalise_points, pwc_labels, to_map)
+from flzoo.data.crop import centred_to_crop, crop_to_centred, crop_to_map, map_to_crop, unit_to_crop
+from flzoo.data.targets import TargetSpec, gaussian_maps, heatmap_reg_maps, pwc_labels
 
 
 def _points(size, seed=0):
@@ -69,10 +69,12 @@ def test_pwc_collisions_and_points_outside():
 
 def test_frames_and_normalised_coordinates():
     crop = np.array([[1.5, 5.5], [-0.5, 127.5]])
-    np.testing.assert_allclose(to_map(crop, 4), [[0.0, 1.0], [-0.5, 31.5]])
-    np.testing.assert_allclose(from_map(to_map(crop, 4), 4), crop)
-    np.testing.assert_allclose(normalise_points(crop, 128), [[2 / 128, 6 / 128], [0.0, 1.0]])
-    np.testing.assert_allclose(denormalise_points(normalise_points(crop, 128), 128), crop, atol=1e-5)
+    np.testing.assert_allclose(crop_to_map(crop, 4), [[0.0, 1.0], [-0.5, 31.5]])
+    np.testing.assert_allclose(map_to_crop(crop_to_map(crop, 4), 4), crop)
+    # the crop square's edges (-0.5 and S - 0.5 px) are -0.5 and 0.5 centred, 0 and 1 in the unit frame
+    np.testing.assert_allclose(crop_to_centred(crop, 128), [[2 / 128 - 0.5, 6 / 128 - 0.5], [-0.5, 0.5]])
+    np.testing.assert_allclose(centred_to_crop(crop_to_centred(crop, 128), 128), crop)
+    np.testing.assert_allclose(unit_to_crop(crop_to_centred(crop, 128) + 0.5, 128), crop)
 
 
 def test_target_spec_validation():

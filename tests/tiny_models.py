@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from flzoo.models.variants import VARIANTS
+
 SIZE, STRIDE = 32, 4
-MAP_CHANNELS = {"distribution": 68, "heatmap_reg": 69, "pwc": 69, "pwc_disc": 69, "hybrid": 69, "hybrid_disc": 69}
 
 
 def mean_shape(size=SIZE):
@@ -32,12 +33,13 @@ def tiny_network(variant, size=SIZE):
     x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False, name="c2")(x)
     x = layers.BatchNormalization(name="bn2")(x)
     x = layers.ReLU()(x)
-    if variant in MAP_CHANNELS:
-        out = layers.Conv2D(MAP_CHANNELS[variant], 1, name="head")(x)  # (size/4, size/4, C)
+    spec = VARIANTS[variant]
+    if spec.output == "maps":
+        out = layers.Conv2D(spec.map_channels, 1, name="head")(x)  # (size/4, size/4, C)
     else:
         x = layers.GlobalAveragePooling2D()(x)
         base = keras.ops.convert_to_tensor(mean_shape(size).reshape(1, 136))
-        if variant == "direct":
+        if spec.output == "points":
             out = layers.Reshape((68, 2))(layers.Dense(136, name="fc")(x) + base)
         else:  # cascaded: two "stages"
             s1 = layers.Dense(136, name="fc1")(x) + base
@@ -59,10 +61,11 @@ def tiny_discriminator():
 
 
 def tiny_model(variant, **kwargs):
-    from flzoo.models.landmark_model import ADVERSARIAL, LandmarkModel
+    from flzoo.models.landmark_model import LandmarkModel
 
-    stride = STRIDE if variant in MAP_CHANNELS else 1
-    disc = tiny_discriminator() if variant in ADVERSARIAL else None
+    spec = VARIANTS[variant]
+    stride = STRIDE if spec.output == "maps" else 1
+    disc = tiny_discriminator() if spec.adversarial else None
     return LandmarkModel(tiny_network(variant), variant, SIZE, stride=stride, discriminator=disc, **kwargs)
 
 

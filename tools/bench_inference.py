@@ -2,8 +2,7 @@
 
     python tools/bench_inference.py [NAME_OR_FOLDER ...] [--threads 1] [--repeats 30] [--json out.json]
 
-Without names: every registry model; one whose weights are not bundled yet is built untrained from its registry
-entry (speed does not depend on the weights' values). Times the network + decoding on ready crops (the face
+Without names: every bundled registry model. Times the network + decoding on ready crops (the face
 crop itself, ``flzoo.data.crop.warp``, is timed separately: "crop" column). Runtimes: Keras (the current
 backend, ``predict_on_batch`` of ``inference_model()``), onnxruntime (when installed) and LiteRT (``tf.lite``).
 Prints a Markdown table: the best of ``--repeats`` timed calls after warm-up (the least disturbed by other jobs)
@@ -35,16 +34,10 @@ def _time(fn, x, repeats):
 def _models(names):
     from flzoo import registry
     from flzoo.inference import resolve_folder
-    from flzoo.models import build
     from flzoo.weights import load_model
 
-    for name in names or list(registry.TABLE):
-        entry = registry.TABLE.get(name)
-        if entry is not None and not registry.is_available(entry):
-            yield name, build(entry.variant, backbone=entry.backbone, input_size=entry.input_size), \
-                "untrained (weights not bundled)"
-        else:
-            yield name, load_model(resolve_folder(name)), "trained"
+    for name in names or list(registry.table()):
+        yield name, load_model(resolve_folder(name)), "trained"
 
 
 def _runtimes(model, workdir, threads):

@@ -96,10 +96,10 @@ def main():
     import flzoo
     from flzoo.confidence import auroc, confident_nme
     from flzoo.paths import default_data_root
-    from flzoo.registry import TABLE
+    from flzoo.registry import table
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("models", nargs="*", default=list(TABLE))
+    ap.add_argument("models", nargs="*", default=list(table()))
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--sets", default="val,helen_test")
     ap.add_argument("--boxes", default="gt,detector")

@@ -40,12 +40,12 @@ def main(argv=None):
     parser.add_argument("--data", type=Path, default=None, help="300-W family root")
     args = parser.parse_args(argv)
 
-    from flzoo.data.augment import MIRROR_68
+    from flzoo.landmarks import MIRROR
     from flzoo.data.datasets import points_by_image
     from flzoo.evaluate import load_results
     from flzoo.paths import default_data_root
 
-    self_mirrored = [i for i in range(68) if MIRROR_68[i] == i]
+    self_mirrored = [i for i in range(68) if MIRROR[i] == i]
     print("| results | subset | faces | mean x err px (all / self-mirrored) | mean y err px | "
           "mean x err / eye dist | NME | NME, mean x err removed |")
     print("|---|---|---|---|---|---|---|---|")

@@ -9,7 +9,8 @@ import numpy as np
 
 from flzoo.data.crop import crop_matrix, crop_square, transform_points
 from flzoo.data.datasets import discover
-from flzoo.data.targets import pwc_labels, to_map
+from flzoo.data.crop import crop_to_map
+from flzoo.data.targets import pwc_labels
 from flzoo.paths import default_data_root
 
 
@@ -25,7 +26,7 @@ def main():
     for face in faces:
         cx, cy, side = crop_square(face.points)
         crop = transform_points(crop_matrix(cx, cy, side, args.size, scale=args.scale), face.points)
-        labels = pwc_labels(to_map(crop, args.stride), args.size // args.stride)
+        labels = pwc_labels(crop_to_map(crop, args.stride), args.size // args.stride)
         lost.append(68 - len(np.unique(labels[labels > 0])))
     print(f"{len(faces)} faces, input {args.size}, stride {args.stride}, scale {args.scale}: "
           f"{np.mean(lost):.1f} labels lost per face (max {max(lost)})")

@@ -4,7 +4,7 @@
     python tools/results_table.py
 
 Columns: our lite model (GT crops = the paper's protocol; AUC and failure rate at NME 0.08; dlib boxes), the
-paper's Table 2 figure for the same variant (VGG19-FCN, 224 px, 3,148 training faces; ../shared/paper/NOTES.md)."""
+paper's Table 2 figure for the same variant (VGG19-FCN, 224 px, 3,148 training faces; docs/paper.md)."""
 
 import json
 import sys

@@ -55,7 +55,8 @@ def show(path, output, augment, subset, count, size, columns, seed, centre):
 
     from flzoo.data.augment import AugmentConfig
     from flzoo.data.datasets import discover, faces_in_folder
-    from flzoo.data.show import draw_points, grid, write_png
+    from flzoo.drawing import draw_points, encode, grid
+    from flzoo.paths import write_atomic
 
     if count < 1 or size < 16 or columns < 1:
         raise click.UsageError(f"--count must be >= 1, --size >= 16 and --columns >= 1; got {count}, {size}, "
@@ -95,9 +96,9 @@ def show(path, output, augment, subset, count, size, columns, seed, centre):
             # augmentation first so a long file name cannot push it off the tile
             label = f"{'flip ' if params.flip else ''}{params.angle:+.0f}d x{params.scale:.2f} {label}"
         labels.append(label)
-    output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        write_png(output, grid(tiles, columns, labels))
-    except ValueError as err:
-        raise click.UsageError(str(err)) from None
+        output.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(output, encode(grid(tiles, columns, labels), ".png"))
+    except OSError as err:
+        raise click.ClickException(f"{output}: cannot write ({err.strerror or err})") from None
     click.echo(f"wrote {output} ({len(tiles)} faces)")

@@ -8,22 +8,19 @@ import click
 def _model_source(source):
     """A run / model folder path, or a registry name whose weights are bundled with flzoo."""
     from flzoo import registry
+    from flzoo.inference import resolve_folder
 
     path = Path(source).expanduser()
-    if path.exists():
-        return path
-    if source not in registry.TABLE:
-        raise click.UsageError(f"{source!r} is neither a folder (a training run with best/, or a model folder "
-                               f"with model.safetensors and config.json) nor a registry model name "
-                               f"({', '.join(registry.TABLE)})")
-    entry = registry.get_entry(source)
-    if entry.hub_repo:
+    if not path.exists() and registry.is_name(source) and registry.get_entry(source).hub_repo:
         raise click.UsageError(f"registry model {source!r} already lives on the Hub "
-                               f"({registry.source(entry)}); push a run folder instead")
+                               f"({registry.source(registry.get_entry(source))}); push a run folder instead")
+    if source.startswith("hf://"):
+        raise click.UsageError(f"{source!r}: push takes a local folder or a bundled model name, not a Hub address")
     try:
-        return registry.resolve(source)
+        return resolve_folder(source)
     except ValueError as err:
-        raise click.UsageError(str(err)) from None
+        raise click.UsageError(f"{err} (push takes a training run with best/, a model folder with "
+                               f"model.safetensors and config.json, or a bundled model name)") from None
 
 
 @click.command()

@@ -14,46 +14,26 @@ ASTRONAUT = "astronaut"  # the name used for scikit-image's astronaut photo when
 @click.argument("pattern", default="*")
 @click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
 def list_cmd(pattern, as_json):
-    """List the registry's models (PATTERN: a glob on the name)."""
-    from flzoo.registry import DEFAULT_MODEL, list_models
+    """List the registry's models (PATTERN: a glob on the name or the variant). A bare variant name loads the
+    model that lists it under "also"."""
+    from flzoo.registry import did_you_mean, list_models, table
 
     entries = list_models(pattern)
     if as_json:
         click.echo(json.dumps(entries, indent=2))
         return
     if not entries:
-        from flzoo.registry import TABLE, did_you_mean
-
-        raise click.ClickException(f"no model matches {pattern!r}{did_you_mean(pattern, TABLE)}; "
+        raise click.ClickException(f"no model matches {pattern!r}{did_you_mean(pattern, table())}; "
                                    f"`flzoo list` shows them all")
-    rows = [("name", "variant", "backbone", "input", "params", "NME", "weights")]
+    rows = [("name", "also", "tag", "backbone", "input", "params", "NME", "weights")]
     for e in entries:
-        name = e["name"] + (" (default)" if e["name"] == DEFAULT_MODEL else "")
+        also = ", ".join(e["aliases"] + (["(default)"] if e["default"] else [])) or "-"
         params = f"{e['params'] / 1e6:.2f} M" if e["params"] else "-"
         nme = f"{e['nme']:.4f}" if e["nme"] is not None else "-"
-        rows.append((name, e["variant"], e["backbone"], str(e["input_size"]), params, nme, e["source"]))
+        rows.append((e["name"], also, e["tag"], e["backbone"], str(e["input_size"]), params, nme, e["source"]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-
-
-def draw_faces(image, faces):
-    """An RGB copy of ``image`` with each face's box (green) and 68 points (red), sized to the photo."""
-    import cv2
-    import numpy as np
-
-    out = np.ascontiguousarray(image.copy())
-    h, w = out.shape[:2]
-    for face in faces:
-        x0, y0, x1, y1 = face["box"]
-        side = max(x1 - x0, y1 - y0)
-        thick = max(1, round(side / 150))
-        radius = max(1, round(side / 100))
-        cv2.rectangle(out, (round(x0), round(y0)), (round(x1), round(y1)), (0, 255, 0), thick, cv2.LINE_AA)
-        for x, y in face["points"]:
-            if np.isfinite(x) and np.isfinite(y) and -w < x < 2 * w and -h < y < 2 * h:
-                cv2.circle(out, (round(float(x)), round(float(y))), radius, (255, 0, 0), -1, cv2.LINE_AA)
-    return out
 
 
 def _face_json(face):
@@ -73,35 +53,27 @@ def _face_json(face):
     return out
 
 
-OVERLAY_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
 def _write_image(path, rgb):
-    import cv2
+    from flzoo.drawing import encode
 
     path = Path(path)
-    ok, encoded = cv2.imencode(path.suffix.lower(), rgb[:, :, ::-1].copy())
-    if not ok:
-        raise click.ClickException(f"{path}: cannot encode the overlay as {path.suffix!r}; expected .png or .jpg")
-    write_file(path, encoded.tobytes(), "the overlay")
+    try:
+        data = encode(rgb, path.suffix)
+    except ValueError as err:
+        raise click.ClickException(f"{path}: {err}") from None
+    write_file(path, data, "the overlay")
 
 
 def write_file(path, data, what):
     """Write ``data`` (bytes or str) to ``path`` through a temporary file, so an interrupted or failed write
     never leaves a truncated file; a failure is one ClickException saying what could not be written and why."""
+    from flzoo.paths import write_atomic
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(data, str):
-            data = data.encode()
-        if path.is_char_device():  # e.g. /dev/stdout: no rename possible, write through
-            path.write_bytes(data)
-            return
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_atomic(path, data)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise click.ClickException(f"{path}: cannot write {what} ({err.strerror or err})") from None
 
 
@@ -123,8 +95,10 @@ def _check_writable(path, what):
 def overlay_targets(labels, output, out_dir, inputs):
     """One overlay path per photo label: ``-o`` for one photo, else ``<out_dir>/<stem>_landmarks.png`` with
     ``-2``, ``-3``, ... where two photos share a stem. Refuses a target that is one of the input photos."""
+    from flzoo.drawing import IMAGE_SUFFIXES
+
     if output is not None:
-        if Path(output).suffix.lower() not in OVERLAY_SUFFIXES:
+        if Path(output).suffix.lower() not in IMAGE_SUFFIXES:
             raise click.UsageError(f"-o/--output {output}: expected a .png or .jpg file name")
         targets = [Path(output)]
     else:
@@ -182,6 +156,7 @@ def predict(photos, model, output, out_dir, json_path, refine, batch_size, flip,
     go to the current folder as <stem>_landmarks.png (<stem>_landmarks.mp4 for a video: .mp4, .avi, .mov,
     .mkv, .m4v, .webm)."""
     import flzoo
+    from flzoo.drawing import draw_faces
     from flzoo.inference import read_image
     from flzoo.video import is_video
 

@@ -15,7 +15,8 @@ def predict_video(path, model, output, out_dir, json_path, refine, flip, runtime
     from tqdm import tqdm
 
     import flzoo
-    from flzoo.commands.predict import _check_writable, _face_json, draw_faces, write_file
+    from flzoo.commands.predict import _check_writable, _face_json, write_file
+    from flzoo.drawing import draw_faces
     from flzoo.video import VideoReader, VideoWriter
 
     path = Path(path)

@@ -8,24 +8,6 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-
-def _mirror_68():
-    pairs = [(i, 16 - i) for i in range(8)]                       # jaw 0..16
-    pairs += [(17 + i, 26 - i) for i in range(5)]                 # brows 17..21 <-> 26..22
-    pairs += [(31, 35), (32, 34)]                                 # nostrils (27..30, 33 on the axis)
-    pairs += [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]  # eyes
-    pairs += [(48, 54), (49, 53), (50, 52), (55, 59), (56, 58)]   # outer lips (51, 57 on the axis)
-    pairs += [(60, 64), (61, 63), (65, 67)]                       # inner lips (62, 66 on the axis)
-    perm = list(range(68))
-    for a, b in pairs:
-        perm[a], perm[b] = b, a
-    return np.array(perm, dtype=np.int64)
-
-
-# After mirroring an image, the point that was landmark MIRROR_68[l] is landmark l: new = old[MIRROR_68].
-MIRROR_68 = _mirror_68()
-
-
 SHIFT_CLIP = 2.5  # the crop-centre shift is normal, clipped at this many standard deviations
 
 
@@ -76,15 +58,6 @@ class AugmentConfig:
             raise ValueError(f"augment.flip must be true or false, got {self.flip!r}")
         if not 0 <= float(self.shift) <= 0.5:
             raise ValueError(f"augment.shift must be in [0, 0.5] (a fraction of the crop side), got {self.shift!r}")
-
-    @classmethod
-    def from_dict(cls, values):
-        """Build from a recipe mapping; unknown keys raise ``ValueError`` naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"augment: unknown key(s) {unknown}; expected some of {sorted(known)}")
-        return cls(**values)
 
     def sample(self, rng: np.random.Generator) -> AugmentParams:
         """Draw one sample's parameters. Always consumes the same numbers from ``rng`` whatever the options,

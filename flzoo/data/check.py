@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flzoo.data.datasets import (COFW_IMAGES_FILE, FOLDERS, IMAGE_EXTENSIONS, SUBSETS, cofw_paths, discover,
+from flzoo.data.datasets import (COFW_IMAGES_FILE, DATASETS, IMAGE_EXTENSIONS, SUBSETS, cofw_paths, discover,
                                  image_for, points_outside, read_cofw_images, read_cofw_points, read_image,
                                  subset_folders)
 from flzoo.data.pts import read_pts
@@ -152,7 +152,7 @@ def check(root, subsets=None) -> dict:
         if not report["subsets"] and any(root.glob("*.pts")):
             check_folder(root, root, report, "folder")
         if not report["subsets"]:
-            layouts = ", ".join("/".join(p) for p in FOLDERS.values())
+            layouts = ", ".join("/".join(d.folder) for d in DATASETS.values() if d.folder)
             report["errors"].append({"subset": None, "file": str(root),
                                      "problem": f"no faces found: expected one of {layouts}, COFW68_Data/"
                                                 f"test_annotations or .pts files"})

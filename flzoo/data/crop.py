@@ -13,6 +13,33 @@ import numpy as np
 CENTRES = ("box", "centroid")
 
 
+def crop_to_map(points, stride):
+    """Crop (input-pixel) coordinates -> coordinates of an output map at ``stride``, whose cell (i, j) covers
+    input pixels ``[j*s - 0.5, (j+1)*s - 0.5)``. Plain arithmetic: numpy arrays and keras tensors alike."""
+    return (points + 0.5) / stride - 0.5
+
+
+def map_to_crop(points, stride):
+    """Output-map coordinates at ``stride`` -> crop (input-pixel) coordinates; inverse of ``crop_to_map``."""
+    return (points + 0.5) * stride - 0.5
+
+
+# Normalised crop frames: the crop square as [0, 1]^2 ("unit": the mean-shape file) or [-0.5, 0.5]^2 ("centred":
+# what regression heads output and the shape discriminator sees). Pixel centres sit at integer coordinates, so
+# the square's edges are at -0.5 and S - 0.5 pixels.
+
+def crop_to_centred(points, size):
+    return (points + 0.5) / size - 0.5
+
+
+def centred_to_crop(points, size):
+    return points * size + (size - 1.0) / 2.0
+
+
+def unit_to_crop(points, size):
+    return points * size - 0.5
+
+
 def crop_square(points, scale=1.3, centre="box"):
     """The paper's crop: a square of side ``scale * max(box width, box height)`` of the landmark box.
 
@@ -38,7 +65,7 @@ def crop_matrix(cx, cy, side, size, angle_deg=0.0, scale=1.0, flip=False):
 
     ``angle_deg`` rotates the content counter-clockwise on screen (as ``cv2.getRotationMatrix2D``);
     ``scale`` < 1 shrinks the face in the crop (a wider photo window); ``flip`` mirrors the crop left-right
-    (callers also permute the points with ``MIRROR_68`` so index l keeps its meaning)."""
+    (callers also permute the points with ``MIRROR`` so index l keeps its meaning)."""
     if not side > 0 or not size > 0 or not scale > 0:
         raise ValueError(f"crop_matrix: side, size and scale must be > 0, got side={side}, size={size}, "
                          f"scale={scale}")

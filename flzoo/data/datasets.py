@@ -21,22 +21,44 @@ from pathlib import Path
 
 import numpy as np
 
-from flzoo.data.pts import NUM_POINTS, read_pts
+from flzoo.data.pts import read_pts
+from flzoo.landmarks import NUM_POINTS
 
-# subset name -> folder path below the root (the paper's Table 1 names)
-FOLDERS = {
-    "afw": ("afw",),
-    "helen_train": ("helen", "trainset"),
-    "lfpw_train": ("lfpw", "trainset"),
-    "helen_test": ("helen", "testset"),
-    "lfpw_test": ("lfpw", "testset"),
-    "ibug": ("ibug",),
-    "300w_indoor": ("300W", "01_Indoor"),
-    "300w_outdoor": ("300W", "02_Outdoor"),
-}
-TRAIN_SUBSETS = ("afw", "helen_train", "lfpw_train")
-TEST_SUBSETS = ("helen_test", "lfpw_test", "300w_indoor", "300w_outdoor", "ibug", "cofw")
-SUBSETS = TRAIN_SUBSETS + TEST_SUBSETS
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One subset: ``folder`` below the 300-W root (None: COFW's own layout, ``cofw_paths``), ``split`` train or
+    test, ``label`` its row in the paper's Table 2, ``card_name`` its name on a model card."""
+    name: str
+    folder: tuple | None
+    split: str
+    label: str
+    card_name: str
+
+
+# The one table of subsets, in the paper's order (Table 1 for training, Table 2 rows for testing).
+DATASETS = {d.name: d for d in (
+    Dataset("afw", ("afw",), "train", "AFW", "AFW"),
+    Dataset("helen_train", ("helen", "trainset"), "train", "Helen train", "Helen training set"),
+    Dataset("lfpw_train", ("lfpw", "trainset"), "train", "LFPW train", "LFPW training set"),
+    Dataset("helen_test", ("helen", "testset"), "test", "Helen", "Helen test set"),
+    Dataset("lfpw_test", ("lfpw", "testset"), "test", "LFPW", "LFPW test set"),
+    Dataset("300w_indoor", ("300W", "01_Indoor"), "test", "300-W indoor", "300-W indoor"),
+    Dataset("300w_outdoor", ("300W", "02_Outdoor"), "test", "300-W outdoor", "300-W outdoor"),
+    Dataset("ibug", ("ibug",), "test", "IBUG", "IBUG (300-W challenging set)"),
+    Dataset("cofw", None, "test", "COFW", "COFW-68"),
+)}
+SUBSETS = tuple(DATASETS)
+TRAIN_SUBSETS = tuple(name for name, d in DATASETS.items() if d.split == "train")
+TEST_SUBSETS = tuple(name for name, d in DATASETS.items() if d.split == "test")
+# results.json's row over all evaluated subsets
+TOTAL = Dataset("total", None, "test", "Total", "All test sets evaluated")
+
+
+def dataset(name):
+    """The record of a subset name (``total`` included); an unknown name gets a record labelled by itself."""
+    return DATASETS.get(name) or (TOTAL if name == "total" else Dataset(name, None, "test", name, name))
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 # COFW-68: the benchmark's per-face annotations and Caltech's colour test images
@@ -89,7 +111,7 @@ def subset_folders(root) -> dict:
     """``{subset: folder}`` for the 300-W subsets present below ``root`` (COFW excluded)."""
     root = Path(root)
     found = {}
-    for subset, parts in FOLDERS.items():
+    for subset, parts in ((n, d.folder) for n, d in DATASETS.items() if d.folder):
         folder = _folder(root, parts)
         if folder is not None:
             found[subset] = folder

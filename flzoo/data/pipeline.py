@@ -12,10 +12,11 @@ import math
 import keras
 import numpy as np
 
-from flzoo.data.augment import MIRROR_68, AugmentConfig, AugmentParams, photometric
-from flzoo.data.crop import crop_matrix, crop_square, resample_region, transform_points, warp_region
+from flzoo.data.augment import AugmentConfig, AugmentParams, photometric
+from flzoo.data.crop import crop_matrix, crop_square, crop_to_map, resample_region, transform_points, warp_region
 from flzoo.data.datasets import load_image
-from flzoo.data.targets import TargetSpec, stack_targets, to_map
+from flzoo.data.targets import TargetSpec, stack_targets
+from flzoo.landmarks import MIRROR
 
 
 class FaceBatches(keras.utils.PyDataset):
@@ -141,7 +142,7 @@ class FaceBatches(keras.utils.PyDataset):
         crop = warp_region(region, region_matrix, matrix, self.input_size)
         points = transform_points(matrix, self.faces[face_number].points.astype(np.float64))
         if params.flip:
-            points = points[MIRROR_68]
+            points = points[MIRROR]
         return crop, points.astype(np.float32), params, matrix
 
     def __getitem__(self, index):
@@ -161,7 +162,8 @@ class FaceBatches(keras.utils.PyDataset):
             crop, points[j], params, _ = self.sample(number, epoch)
             x[j] = photometric(crop, params) if self.augment and self.augment.photometric else crop
         y = {"points": points}
-        maps = stack_targets(self.target, to_map(points, self.target.stride), self.map_size)
+        maps = stack_targets(self.target, crop_to_map(np.asarray(points, np.float64), self.target.stride),
+                                 self.map_size)
         if maps is not None:
             y["maps"] = maps
         return x, y

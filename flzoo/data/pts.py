@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-NUM_POINTS = 68
+from flzoo.landmarks import NUM_POINTS
 
 
 def read_pts(path) -> np.ndarray:

@@ -1,8 +1,7 @@
 """Training targets built in numpy from points in MAP coordinates.
 
 A map of stride ``s`` over an ``S x S`` crop has ``S // s`` pixels a side; its pixel centres sit at integer
-map coordinates, ``map = (crop + 0.5) / s - 0.5`` (``to_map``; ``flzoo/models/decoding.py`` does the inverse on
-the model side). ``sigma`` is in MAP pixels. Channel layout of 69-channel maps: 0 = background, l + 1 =
+map coordinates, ``map = (crop + 0.5) / s - 0.5`` (``flzoo.data.crop.crop_to_map``). ``sigma`` is in MAP pixels. Channel layout of 69-channel maps: 0 = background, l + 1 =
 landmark l, the same as PWC class ids.
 """
 
@@ -45,26 +44,6 @@ class TargetSpec:
         if self.kind == "pwc":
             return pwc_labels(points_map, size)
         return None
-
-
-def to_map(points, stride):
-    """Crop (input-pixel) coordinates -> map coordinates at ``stride``."""
-    return (np.asarray(points, dtype=np.float64) + 0.5) / stride - 0.5
-
-
-def from_map(points, stride):
-    """Map coordinates at ``stride`` -> crop (input-pixel) coordinates."""
-    return (np.asarray(points, dtype=np.float64) + 0.5) * stride - 0.5
-
-
-def normalise_points(points, size):
-    """Crop pixels -> [0, 1] across the crop (0 = left/top edge, 1 = right/bottom edge); for regression."""
-    return ((np.asarray(points, dtype=np.float64) + 0.5) / size).astype(np.float32)
-
-
-def denormalise_points(points, size):
-    """Inverse of ``normalise_points``."""
-    return (np.asarray(points, dtype=np.float64) * size - 0.5).astype(np.float32)
 
 
 def _inside(points, size):
@@ -124,5 +103,4 @@ def stack_targets(spec: TargetSpec, points_map_batch, size):
     return np.stack([spec.build(p, size) for p in points_map_batch])
 
 
-__all__ = ["TargetSpec", "KINDS", "to_map", "from_map", "normalise_points", "denormalise_points",
-           "gaussian_maps", "heatmap_reg_maps", "pwc_labels", "stack_targets"]
+__all__ = ["TargetSpec", "KINDS", "gaussian_maps", "heatmap_reg_maps", "pwc_labels", "stack_targets"]

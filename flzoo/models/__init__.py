@@ -6,16 +6,11 @@ counts are in docs/models.md.
 
 from flzoo.models.backbones import BACKBONES as _BACKBONE_TABLE
 from flzoo.models.backbones import get_backbone
+from flzoo.models.variants import VARIANTS as _VARIANT_TABLE
+from flzoo.models.variants import get_variant
 
-VARIANTS = ("direct", "cascaded", "distribution", "heatmap_reg", "pwc", "pwc_disc", "hybrid", "hybrid_disc")
+VARIANTS = tuple(_VARIANT_TABLE)
 BACKBONES = tuple(_BACKBONE_TABLE)
-
-# Output channels of the map variants: 68 landmarks, plus a background channel except for the distribution.
-MAP_CHANNELS = {"distribution": 68, "heatmap_reg": 69, "pwc": 69, "pwc_disc": 69, "hybrid": 69, "hybrid_disc": 69}
-ADVERSARIAL = ("pwc_disc", "hybrid_disc")
-
-# input_size=None picks the backbone's default (backbones.py), except for DAN, which works at 112 px.
-DAN_INPUT_SIZE = 112
 
 # Options build() hands to LandmarkModel (training / decoding settings, kept in the config for rebuilding).
 MODEL_OPTIONS = ("decoding", "alpha", "beta", "adv_weight", "disc_steps", "det_steps", "sigma")
@@ -23,25 +18,25 @@ MODEL_OPTIONS = ("decoding", "alpha", "beta", "adv_weight", "disc_steps", "det_s
 
 def _architecture_options(variant, backbone):
     """Names of the architecture options ``build`` accepts for this variant and backbone."""
-    if variant == "cascaded":
+    output = get_variant(variant).output
+    if output == "stages":
         return ("mean_shape", "stages")
     names = get_backbone(backbone).options
-    if variant == "direct":
+    if output == "points":
         names += ("dropout",)
     return names
 
 
 def _check(variant, backbone, input_size, options):
-    if variant not in VARIANTS:
-        raise ValueError(f"variant={variant!r}: expected one of {', '.join(VARIANTS)}")
+    output = get_variant(variant).output
     spec = get_backbone(backbone)
-    if variant == "cascaded" and spec.dan_scale is None:
+    if output == "stages" and spec.dan_scale is None:
         dan = ", ".join(name for name, b in _BACKBONE_TABLE.items() if b.dan_scale)
-        raise ValueError(f"variant='cascaded' has its own DAN networks, at the scale of backbone {dan}; "
+        raise ValueError(f"variant={variant!r} has its own DAN networks, at the scale of backbone {dan}; "
                          f"backbone={backbone!r} has none")
     if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size <= 0:
         raise ValueError(f"input_size={input_size!r}: expected a positive integer")
-    if variant != "cascaded" and input_size % 32:
+    if output != "stages" and input_size % 32:
         raise ValueError(f"input_size={input_size}: the {backbone} backbone needs a multiple of 32 "
                          f"(five stride-2 steps whose maps the heads add back together)")
     allowed = _architecture_options(variant, backbone) + MODEL_OPTIONS
@@ -61,7 +56,7 @@ def _check(variant, backbone, input_size, options):
 def resolve_input_size(variant, backbone, input_size=None):
     if input_size is not None:
         return input_size
-    return DAN_INPUT_SIZE if variant == "cascaded" else get_backbone(backbone).default_input_size
+    return get_variant(variant).input_size or get_backbone(backbone).default_input_size
 
 
 def build_network(variant, backbone="vgg19_fcn", input_size=None, **options):
@@ -78,9 +73,9 @@ def build_network(variant, backbone="vgg19_fcn", input_size=None, **options):
     input_size = resolve_input_size(variant, backbone, input_size)
     _check(variant, backbone, input_size, options)
     arch = {k: v for k, v in options.items() if k not in MODEL_OPTIONS}
-    spec = get_backbone(backbone)
+    spec, kind = get_backbone(backbone), get_variant(variant)
 
-    if variant == "cascaded":
+    if kind.output == "stages":
         from flzoo.models.cascaded import cascaded_network
 
         return cascaded_network(input_size=input_size, scale=spec.dan_scale, **arch), 1, None
@@ -91,17 +86,17 @@ def build_network(variant, backbone="vgg19_fcn", input_size=None, **options):
     else:
         x = ImageNorm(spec.mean, spec.std, name="imagenet_norm")(image)
     features = backbones.backbone_features(backbone, x, **{k: arch[k] for k in spec.options if k in arch})
-    if variant == "direct":
+    if kind.output == "points":
         head = dict(spec.direct_head)
         head["dropout"] = arch.get("dropout", head["dropout"])
         output, stride = heads.direct(features, input_size, **head), 1
     elif spec.map_head == "lite_maps":
-        output = heads.lite_maps(features, MAP_CHANNELS[variant], width=arch.get("width", 1.0))
+        output = heads.lite_maps(features, kind.map_channels, width=arch.get("width", 1.0))
         stride = spec.map_stride
     else:
-        output, stride = heads.fcn8s(features, MAP_CHANNELS[variant]), spec.map_stride
+        output, stride = heads.fcn8s(features, kind.map_channels), spec.map_stride
     network = keras.Model(image, output, name=f"{variant}_{backbone}")
-    disc = discriminator() if variant in ADVERSARIAL else None
+    disc = discriminator() if kind.adversarial else None
     return network, stride, disc
 
 
@@ -130,5 +125,5 @@ def _plain(options):
     return out
 
 
-__all__ = ["VARIANTS", "BACKBONES", "MAP_CHANNELS", "ADVERSARIAL", "DAN_INPUT_SIZE", "MODEL_OPTIONS",
+__all__ = ["VARIANTS", "BACKBONES", "MODEL_OPTIONS",
            "build", "build_network", "resolve_input_size"]

@@ -20,9 +20,10 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from flzoo.data.crop import unit_to_crop
+from flzoo.landmarks import NUM_POINTS
 from flzoo.models.layers import GreyInput
 
-NUM_POINTS = 68
 MEAN_SHAPE_FILE = Path(__file__).resolve().parent.parent / "assets" / "mean_shape_68.json"
 
 # Paper (Hsu et al.'s DAN): two 3x3 conv-BN-ReLU per block, FC 256: 35,053,144 trainable parameters at
@@ -47,7 +48,7 @@ def default_mean_shape(input_size, path=MEAN_SHAPE_FILE):
         raise ValueError(f"{path}: cannot read the mean shape ('points': 68 [x, y] pairs expected): {exc}") from exc
     if points.shape != (NUM_POINTS, 2):
         raise ValueError(f"{path}: 'points' has shape {points.shape}, expected ({NUM_POINTS}, 2)")
-    return (points * input_size - 0.5).astype(np.float32)
+    return unit_to_crop(points, input_size).astype(np.float32)
 
 
 def _check_mean_shape(mean_shape, where="mean_shape"):

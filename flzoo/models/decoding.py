@@ -1,7 +1,7 @@
 """Output map <-> crop frame, and decoding landmark maps to points (all ``keras.ops``, export-friendly).
 
-Frames: a crop is ``S x S`` input pixels; an output map at stride ``s`` has ``S / s`` cells per side, and cell
-``(i, j)`` covers input pixels ``[j*s - 0.5, (j+1)*s - 0.5)``, so ``map = (crop + 0.5) / s - 0.5``. Every
+Frames: a crop is ``S x S`` input pixels; an output map at stride ``s`` has ``S / s`` cells per side
+(``flzoo.data.crop.crop_to_map`` / ``map_to_crop``). Every
 decoder here takes landmark score maps ``(B, h, w, K)`` (non-negative, peaked: probabilities or heatmaps) and
 returns ``(B, K, 2)`` (x, y) in INPUT pixels.
 
@@ -14,28 +14,20 @@ returns ``(B, K, 2)`` (x, y) in INPUT pixels.
   estimate local (the far-away probability mass of an untrained map does not drag it to the centre) and is what
   the hybrid loss and the adversarial term differentiate through.
 
-``landmark_scores`` turns a network output into those score maps per variant, ``decode_output`` chains both.
+``landmark_scores`` turns a network output into those score maps as its variant's record says
+(``variants.Variant.scores``), ``decode_output`` chains both.
 """
 
 import keras
 from keras import ops
 
-NUM_POINTS = 68
+from flzoo.data.crop import map_to_crop
+from flzoo.landmarks import NUM_POINTS
+from flzoo.models.variants import VARIANTS, get_variant
+
 METHODS = ("argmax", "subpixel", "soft_argmax")
-# Variants whose network output is per-pixel class logits over background (channel 0) + 68 landmarks.
-PWC_VARIANTS = ("pwc", "pwc_disc", "hybrid", "hybrid_disc")
 # Window radius (map cells) of the local soft-argmax used for the hybrid / adversarial point estimate.
 SOFT_RADIUS = 2
-
-
-def crop_to_map(points, stride):
-    """Input-pixel coordinates -> output-map coordinates (works on numpy arrays and tensors)."""
-    return (points + 0.5) / stride - 0.5
-
-
-def map_to_crop(points, stride):
-    """Output-map coordinates -> input-pixel coordinates (works on numpy arrays and tensors)."""
-    return (points + 0.5) * stride - 0.5
 
 
 def _flat(maps):
@@ -138,19 +130,26 @@ def spatial_softmax(logits):
     return ops.transpose(ops.reshape(probs, (-1, k, h, w)), (0, 2, 3, 1))
 
 
-def landmark_scores(output, variant):
-    """Network output of a map variant -> ``(B, h, w, 68)`` landmark score maps.
+def class_softmax(logits):
+    """Per-pixel class logits over background (channel 0) + 68 landmarks -> the 68 landmark probabilities."""
+    return ops.softmax(ops.cast(logits, "float32"), axis=-1)[..., 1:]
 
-    distribution: spatial softmax of the 68 logit maps; heatmap_reg: the 68 regressed maps after the background
-    channel 0; pwc family: the per-pixel class softmax, landmark classes 1..68."""
-    if variant == "distribution":
-        return spatial_softmax(output)
-    if variant == "heatmap_reg":
-        return ops.cast(output[..., 1:], "float32")
-    if variant in PWC_VARIANTS:
-        return ops.softmax(ops.cast(output, "float32"), axis=-1)[..., 1:]
-    raise ValueError(f"variant={variant!r} has no output maps: expected one of distribution, heatmap_reg, "
-                     f"{', '.join(PWC_VARIANTS)}")
+
+def regressed(output):
+    """Regressed heatmaps after the background channel 0."""
+    return ops.cast(output[..., 1:], "float32")
+
+
+SCORES = {"spatial_softmax": spatial_softmax, "regressed": regressed, "class_softmax": class_softmax}
+
+
+def landmark_scores(output, variant):
+    """Network output of a map variant -> ``(B, h, w, 68)`` landmark score maps (``SCORES[spec.scores]``)."""
+    scores = get_variant(variant).scores
+    if scores is None:
+        with_maps = [name for name, v in VARIANTS.items() if v.scores]
+        raise ValueError(f"variant={variant!r} has no output maps: expected one of {', '.join(with_maps)}")
+    return SCORES[scores](output)
 
 
 def decode_maps(maps, stride=1, method="subpixel"):
@@ -166,9 +165,10 @@ def decode_maps(maps, stride=1, method="subpixel"):
 
 def decode_output(output, variant, stride=1, method="subpixel"):
     """Network output of any variant -> ``(B, 68, 2)`` input pixels."""
-    if variant == "direct":
+    kind = get_variant(variant).output
+    if kind == "points":
         return ops.cast(output, "float32")
-    if variant == "cascaded":
+    if kind == "stages":
         return ops.cast(output[:, -1], "float32")  # the last stage's shape
     return decode_maps(landmark_scores(output, variant), stride, method)
 

@@ -9,7 +9,7 @@ shapes are given in is the losses' business (``flzoo/losses.py``).
 import keras
 from keras import layers
 
-NUM_POINTS = 68
+from flzoo.landmarks import NUM_POINTS
 
 
 def discriminator(hidden=(128, 128), name="discriminator"):

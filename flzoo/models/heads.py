@@ -9,10 +9,9 @@
 
 from keras import layers
 
+from flzoo.landmarks import NUM_POINTS
 from flzoo.models.blocks import scaled, separable_bn_relu
 from flzoo.models.layers import PixelCoordinates
-
-NUM_POINTS = 68
 
 
 def fcn8s(features, channels):

@@ -17,11 +17,8 @@ from keras import ops
 from flzoo import losses
 from flzoo.models import decoding as _dec
 
-# flzoo.models (the package __init__) imports this module only inside build(), so there is no import cycle.
-from flzoo.models import ADVERSARIAL, MAP_CHANNELS, VARIANTS
-
-TARGET_KIND = {"direct": "points", "cascaded": "points", "distribution": "gaussian", "heatmap_reg": "heatmap_reg",
-               "pwc": "pwc", "pwc_disc": "pwc", "hybrid": "pwc", "hybrid_disc": "pwc"}
+from flzoo.landmarks import NUM_POINTS
+from flzoo.models.variants import ADVERSARIAL_TERMS, VARIANTS
 # Gaussian target sigma: the paper's 3 px at 224 input, scaled to the map; below ~1 cell a Gaussian is too
 # coarsely sampled for sub-pixel decoding, hence the floor.
 PAPER_SIGMA, PAPER_SIZE, MIN_SIGMA = 3.0, 224, 1.0
@@ -54,13 +51,13 @@ class LandmarkModel(keras.Model):
                  **kwargs):
         if variant not in VARIANTS:
             raise ValueError(f"LandmarkModel variant={variant!r}: expected one of {', '.join(VARIANTS)}")
-        if decoding is None:
-            decoding = "soft_argmax" if variant in ("hybrid", "hybrid_disc") else "subpixel"
+        spec = VARIANTS[variant]
+        decoding = decoding or spec.decoding
         if decoding not in _dec.METHODS:
             raise ValueError(f"LandmarkModel decoding={decoding!r}: expected one of "
                              f"{', '.join(_dec.METHODS)}")
-        if (variant in ADVERSARIAL) != (discriminator is not None):
-            need = "needs a discriminator" if variant in ADVERSARIAL else "takes no discriminator"
+        if spec.adversarial != (discriminator is not None):
+            need = "needs a discriminator" if spec.adversarial else "takes no discriminator"
             raise ValueError(f"LandmarkModel variant={variant!r} {need} (got discriminator={discriminator!r})")
         input_size = _check_int("input_size", input_size, 1)
         stride = _check_int("stride", stride, 1)
@@ -90,25 +87,29 @@ class LandmarkModel(keras.Model):
         if not shape:
             return
         size, where = self.input_size, f"network {getattr(self.network, 'name', '?')} output"
-        if self.variant == "direct" and shape[1:] != (68, 2):
-            raise ValueError(f"{where} shape {shape}: variant 'direct' expects (B, 68, 2)")
-        if self.variant == "cascaded" and (len(shape) != 4 or shape[2:] != (68, 2)):
-            raise ValueError(f"{where} shape {shape}: variant 'cascaded' expects (B, stages, 68, 2)")
-        if self.variant in MAP_CHANNELS:
-            expected = (size // self.stride, size // self.stride, MAP_CHANNELS[self.variant])
+        output = self.spec.output
+        if output == "points" and shape[1:] != (NUM_POINTS, 2):
+            raise ValueError(f"{where} shape {shape}: variant {self.variant!r} expects (B, 68, 2)")
+        if output == "stages" and (len(shape) != 4 or shape[2:] != (NUM_POINTS, 2)):
+            raise ValueError(f"{where} shape {shape}: variant {self.variant!r} expects (B, stages, 68, 2)")
+        if output == "maps":
+            expected = (size // self.stride, size // self.stride, self.spec.map_channels)
             if shape[1:] != expected or size % self.stride:
                 raise ValueError(f"{where} shape {shape}: variant {self.variant!r} at input_size={size}, "
                                  f"stride={self.stride} expects (B, {expected[0]}, {expected[1]}, {expected[2]})")
 
     def _term_names(self):
-        names = {"direct": ["point"], "distribution": ["kl"], "heatmap_reg": ["l2"], "pwc": ["ce"],
-                 "hybrid": ["ce", "point"], "pwc_disc": ["ce"], "hybrid_disc": ["ce", "point"]}.get(self.variant)
-        if self.variant == "cascaded":
-            stages = self.network.output_shape[1]
-            names = ["point"] + [f"point_stage{i + 1}" for i in range(stages)]
-        if self.variant in ADVERSARIAL:
-            names = names + ["adv", "disc_loss", "disc_acc"]
+        names = list(self.spec.terms)
+        if self.spec.output == "stages":
+            names += [f"point_stage{i + 1}" for i in range(self.network.output_shape[1])]
+        if self.spec.adversarial:
+            names += list(ADVERSARIAL_TERMS)
         return names
+
+    @property
+    def spec(self):
+        """The variant's record (``flzoo.models.variants``)."""
+        return VARIANTS[self.variant]
 
     def call(self, x, training=None):
         return self.network(x, training=training)
@@ -119,7 +120,7 @@ class LandmarkModel(keras.Model):
         from flzoo.data.targets import TargetSpec
 
         sigma = self.sigma or max(PAPER_SIGMA * self.input_size / PAPER_SIZE / self.stride, MIN_SIGMA)
-        return TargetSpec(kind=TARGET_KIND[self.variant], stride=self.stride, sigma=float(sigma))
+        return TargetSpec(kind=self.spec.target, stride=self.stride, sigma=float(sigma))
 
     def build_config(self):
         """The ``flzoo.models.build`` kwargs that rebuild this model."""
@@ -142,34 +143,36 @@ class LandmarkModel(keras.Model):
     def _targets(self, y):
         if not isinstance(y, dict) or "points" not in y:
             raise ValueError(f"LandmarkModel {self.variant!r}: training targets must be a dict with 'points' "
-                             f"(B, 68, 2){'' if TARGET_KIND[self.variant] == 'points' else ' and maps'}; "
+                             f"(B, 68, 2){'' if self.spec.target == 'points' else ' and maps'}; "
                              f"got {type(y).__name__}{' keys ' + str(sorted(y)) if isinstance(y, dict) else ''}")
-        if TARGET_KIND[self.variant] != "points" and "maps" not in y:
+        if self.spec.target != "points" and "maps" not in y:
             raise ValueError(f"LandmarkModel {self.variant!r}: targets lack 'maps' (kind "
-                             f"{TARGET_KIND[self.variant]!r}, see model.target_spec); got keys {sorted(y)}")
+                             f"{self.spec.target!r}, see model.target_spec); got keys {sorted(y)}")
         return y
 
     def _task_loss(self, y, out):
         """The variant's detector loss: (total, {term name: value})."""
-        v, points = self.variant, ops.cast(y["points"], "float32")
-        if v == "direct":
+        kind, points = self.spec.loss, ops.cast(y["points"], "float32")
+        if kind == "point":
             point = losses.point_loss(ops.cast(out, "float32"), points)
             return point, {"point": point}
-        if v == "cascaded":
+        if kind == "cascade":
             mean, per_stage = losses.cascade_point_loss(ops.cast(out, "float32"), points)
             terms = {"point": mean}
             terms.update({f"point_stage{i + 1}": per_stage[i] for i in range(out.shape[1])})
             return mean, terms
-        if v == "distribution":
+        if kind == "kl":
             kl = losses.kl_loss(out, y["maps"])
             return kl, {"kl": kl}
-        if v == "heatmap_reg":
+        if kind == "l2":
             l2 = losses.heatmap_l2(out, y["maps"])
             return l2, {"l2": l2}
-        if v in ("pwc", "pwc_disc"):
+        if kind == "ce":
             ce = losses.pixel_ce(out, y["maps"])  # alpha / beta weigh the hybrid's terms only
             return ce, {"ce": ce}
-        return losses.hybrid_loss(out, y["maps"], points, v, self.stride, self.alpha, self.beta)
+        if kind == "hybrid":
+            return losses.hybrid_loss(out, y["maps"], points, self.stride, self.alpha, self.beta)
+        raise ValueError(f"variant {self.variant!r}: loss {kind!r} is not one LandmarkModel knows")
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if sample_weight is not None:
@@ -189,7 +192,7 @@ class LandmarkModel(keras.Model):
 
     def soft_points(self, output):
         """Differentiable point estimate (input pixels): the points themselves for point variants."""
-        if TARGET_KIND[self.variant] == "points":
+        if self.spec.output != "maps":
             return self.decode(output)
         return _dec.soft_points(output, self.variant, self.stride)
 

@@ -33,7 +33,7 @@ class GreyInput(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="flzoo")
 class PixelCoordinates(keras.layers.Layer):
-    """Normalised points -> input pixels: ``p * input_size + (input_size - 1) / 2``.
+    """Centred normalised points -> input pixels (``flzoo.data.crop.centred_to_crop``).
 
     Regression heads predict points centred on the crop and in units of its side, which keeps the last
     Dense layer's outputs near zero at initialisation; pixel centres sit at integer coordinates, so the crop's
@@ -44,8 +44,9 @@ class PixelCoordinates(keras.layers.Layer):
         self.input_size = int(input_size)
 
     def call(self, inputs):
-        size = float(self.input_size)
-        return ops.cast(inputs, self.compute_dtype) * size + (size - 1.0) / 2.0
+        from flzoo.data.crop import centred_to_crop
+
+        return centred_to_crop(ops.cast(inputs, self.compute_dtype), float(self.input_size))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

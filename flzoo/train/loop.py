@@ -10,7 +10,6 @@ Keras must be imported by the caller's choice of backend; this module imports it
 """
 
 import json
-import math
 import os
 import shutil
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from flzoo.evaluate import nme
+from flzoo.paths import write_atomic
 from flzoo.train import checkpoint
 from flzoo.train import recipe as recipes
 from flzoo.train.checkpoint import RunError
@@ -51,9 +51,7 @@ def _step_range_class():
 
 
 def _write_json(path, value):
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(value, indent=2) + "\n")
 
 
 # ------------------------------------------------------------------ data
@@ -210,7 +208,7 @@ def validate(model, batches, batch_size):
 
 def write_overlays(folder, batches, preds, count, step, val_nme):
     """Draw ground truth (green) and prediction (red) on the first ``count`` validation crops."""
-    import cv2
+    from flzoo.drawing import draw_comparison, encode
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -220,24 +218,8 @@ def write_overlays(folder, batches, preds, count, step, val_nme):
         for crop, gt in zip(x, y["points"]):
             if done >= count:
                 return
-            pred = preds[done]
-            zoom = max(1, int(math.ceil(256 / crop.shape[0])))
-            img = cv2.cvtColor(np.clip(crop, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
-            img = cv2.resize(img, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_LINEAR)
-
-            def at(p):  # pixel centres at integers: scale about -0.5
-                return int(round((p[0] + 0.5) * zoom - 0.5)), int(round((p[1] + 0.5) * zoom - 0.5))
-
-            for p in gt:
-                cv2.circle(img, at(p), 2, (0, 200, 0), -1, cv2.LINE_AA)
-            for p in pred:
-                cv2.circle(img, at(p), 2, (0, 0, 255), -1, cv2.LINE_AA)
-            face_nme = nme(pred, gt)
-            cv2.putText(img, f"step {step} nme {face_nme:.4f}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                        (255, 255, 255), 1, cv2.LINE_AA)
-            tmp = folder / f".val_{done:02d}.png"
-            cv2.imwrite(str(tmp), img)
-            os.replace(tmp, folder / f"val_{done:02d}.png")
+            picture = draw_comparison(crop, gt, preds[done], f"step {step} nme {nme(preds[done], gt):.4f}")
+            write_atomic(folder / f"val_{done:02d}.png", encode(picture, ".png"))
             done += 1
 
 
@@ -371,9 +353,7 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
 
     out.mkdir(parents=True, exist_ok=True)
     _recover_best(out)
-    tmp = out / "recipe.yaml.tmp"
-    tmp.write_text(recipes.dump(recipe))
-    os.replace(tmp, out / "recipe.yaml")
+    write_atomic(out / "recipe.yaml", recipes.dump(recipe))
 
     state = {"best_val_nme": None, "best_step": None, "bad_validations": 0, "loss_sums": {}, "loss_steps": 0,
              "train_s": 0.0, "elapsed_s": 0.0, "finished": None, "steps_per_epoch": len(train_batches),
@@ -470,9 +450,7 @@ def _truncate_log(path, step, log=print):
                            f"object with a 'step' per line; fix or delete that line") from None
         if entry_step <= step:
             keep.append(line)
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in keep))
-    os.replace(tmp, path)
+    write_atomic(path, "".join(line + "\n" for line in keep))
 
 
 def record_validation(state, step, val_nme, patience):
