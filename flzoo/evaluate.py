@@ -137,17 +137,24 @@ def _input_size(landmarker):
 def _gt_crop_predict(landmarker, images, faces, size):
     """The paper's protocol: crop each face from its ground-truth landmarks with the crop the model was
     trained with (``Landmarker.crop``: ``crop_square`` keyword arguments; flzoo's defaults when absent) and
-    predict; returns ``(N, 68, 2)`` photo coordinates."""
+    predict; returns ``(N, 68, 2)`` photo coordinates and, when the landmarker scores its points
+    (``predict_scored_with_matrices``), ``(confidence (N,), point_confidence (N, 68))``, else None."""
     from flzoo.data.crop import crop_matrix, crop_square
 
     crop = getattr(landmarker, "crop", None) or {}
-    matrices = [crop_matrix(*crop_square(f.points, **crop), size) for f in faces]
-    pred = np.asarray(landmarker.predict_with_matrices(images, np.stack(matrices)), dtype=np.float64)
+    matrices = np.stack([crop_matrix(*crop_square(f.points, **crop), size) for f in faces])
+    scored = getattr(landmarker, "predict_scored_with_matrices", None)
+    if scored is not None:
+        res = scored(images, matrices)
+        pred, conf = res["points"], (res["confidence"], res["point_confidence"])
+    else:
+        pred, conf = landmarker.predict_with_matrices(images, matrices), None
+    pred = np.asarray(pred, dtype=np.float64)
     if pred.shape != (len(faces), NUM_POINTS, 2):
         raise ValueError(
             f"predict_with_matrices returned shape {pred.shape}; expected ({len(faces)}, 68, 2)"
         )
-    return pred
+    return pred, conf
 
 
 def evaluate_faces(landmarker, faces_by_subset, boxes="gt", misses="gt", batch_size=32, model_name=None,
@@ -177,6 +184,7 @@ def evaluate_faces(landmarker, faces_by_subset, boxes="gt", misses="gt", batch_s
         images = [load_image(f) for f in faces]
         pred = [None] * len(faces)
         detected = [None] * len(faces)
+        conf = [None] * len(faces)  # (face confidence, point confidences) when the landmarker gives them
         if boxes == "detector":
             found = landmarker.predict(images)
             for i, (face, dets) in enumerate(zip(faces, found)):
@@ -184,13 +192,18 @@ def evaluate_faces(landmarker, faces_by_subset, boxes="gt", misses="gt", batch_s
                 detected[i] = det is not None
                 if det is not None:
                     pred[i] = np.asarray(_field(det, "points"), dtype=np.float64)
+                    if isinstance(det, dict) and "confidence" in det:
+                        conf[i] = (det["confidence"], det["point_confidence"])
         todo = [i for i in range(len(faces)) if pred[i] is None]
         if todo and (boxes == "gt" or misses == "gt"):
-            fallback = _gt_crop_predict(landmarker, [images[i] for i in todo], [faces[i] for i in todo], size)
-            for i, p in zip(todo, fallback):
+            fallback, fb_conf = _gt_crop_predict(landmarker, [images[i] for i in todo],
+                                                 [faces[i] for i in todo], size)
+            for j, (i, p) in enumerate(zip(todo, fallback)):
                 pred[i] = p
-        for (subset, face), p, det in zip(chunk, pred, detected):
-            records.append(_face_record(subset, face, p, det))
+                if fb_conf is not None:
+                    conf[i] = (fb_conf[0][j], fb_conf[1][j])
+        for (subset, face), p, det, c in zip(chunk, pred, detected, conf):
+            records.append(_face_record(subset, face, p, det, c))
         bar.update(len(chunk))
     bar.close()
     return {
@@ -203,7 +216,7 @@ def evaluate_faces(landmarker, faces_by_subset, boxes="gt", misses="gt", batch_s
     }
 
 
-def _face_record(subset, face, pred, detected):
+def _face_record(subset, face, pred, detected, conf=None):
     rec = {"image": str(face.image_path), "subset": subset}
     if pred is None:  # missed by the detector and excluded
         rec.update(points=None, nme=None, nme_eyes=None)
@@ -215,6 +228,9 @@ def _face_record(subset, face, pred, detected):
             nme=nme(pred, gt),
             nme_eyes=nme(pred, gt, EYE_ANCHORS),
         )
+    if conf is not None and pred is not None:  # flzoo.confidence: the face's score and its 68 points'
+        rec["confidence"] = round(float(conf[0]), 4)
+        rec["point_confidence"] = [round(float(v), 4) for v in conf[1]]
     if detected is not None:
         rec["detected"] = bool(detected)
     if getattr(face, "occluded", None) is not None:
@@ -227,6 +243,11 @@ def _summary(records, threshold=THRESHOLD):
     out = summarize([r["nme"] for r in scored], [r["nme_eyes"] for r in scored], threshold)
     if records and "detected" in records[0]:
         out["detection_rate"] = sum(r["detected"] for r in records) / len(records)
+    if any("confidence" in r for r in scored):
+        from flzoo.confidence import confidence_summary
+
+        out.update(confidence_summary([r["nme"] for r in scored], [r.get("confidence") for r in scored],
+                                      threshold))
     return out
 
 
@@ -305,11 +326,15 @@ def render_table(results, threshold=THRESHOLD):
     det = results["boxes"] == "detector"
     head = ["set", "n", "NME", "NME eyes", f"AUC@{threshold:g}", f"FR@{threshold:g}"]
     head += ["detection rate"] if det else []
+    scored = any("confidence_auroc" in v for v in results["summary"].values())
+    head += ["conf. AUROC (failure)", "NME, most confident 90%"] if scored else []
     lines = [
         f"# Evaluation of `{results['model']}`",
         "",
         f"{_protocol(results)}. NME = mean point error / ground-truth distance between the outer eye corners "
-        "(points 36 and 45), in photo coordinates; eyes = the 12 eye anchors (points 36-47).",
+        "(points 36 and 45), in photo coordinates; eyes = the 12 eye anchors (points 36-47)."
+        + (" conf. AUROC: how well the face confidence ranks successes above failures (NME > "
+           f"{threshold:g}); NME of the 90% of faces with the highest confidence." if scored else ""),
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
@@ -321,6 +346,8 @@ def render_table(results, threshold=THRESHOLD):
         if det:
             dr = s.get("detection_rate")
             cells.append("–" if dr is None else f"{100 * dr:.1f}%")
+        if scored:
+            cells += [_fmt(s.get("confidence_auroc"), 3), _fmt(s.get("nme_confident90"))]
         return "| " + " | ".join(cells) + " |"
 
     for subset, s in results["summary"].items():

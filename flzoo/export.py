@@ -25,8 +25,9 @@ AUTO_ORDER = ("litert", "onnx")  # fastest first (docs/models.md "Speed of the b
 TOLERANCE_PX = 0.05  # an exported graph must give Keras's points within this (crop pixels)
 
 
-def export_model(model, path, fmt):
-    """Export ``model.inference_model()`` (image RGB 0..255 -> points in crop pixels) with ``keras.Model.export``."""
+def export_model(model, path, fmt, graph=None):
+    """Export ``model.inference_model()`` (image RGB 0..255 -> points in crop pixels) with ``keras.Model.export``
+    (or ``graph``, another functional model of the same input: the runtimes use ``flzoo.confidence.scored_model``)."""
     import keras
 
     if fmt not in FORMATS:
@@ -42,7 +43,7 @@ def export_model(model, path, fmt):
                          "take_along_dim): run it with KERAS_BACKEND=tensorflow")
     if path.parent:
         path.parent.mkdir(parents=True, exist_ok=True)
-    graph = model.inference_model()
+    graph = graph or model.inference_model()
     size = model.input_size
     graph(np.zeros((1, size, size, 3), np.float32))  # Keras' ONNX exporter refuses a never-called model
     with warnings.catch_warnings():  # tf2onnx's FutureWarning about np.object is not the user's concern
@@ -99,20 +100,31 @@ class ExportedModel:
     """A ``LandmarkModel`` stand-in whose ``predict_points`` runs an exported graph; every other attribute
     (``input_size``, ``flzoo_config``, ``variant``, ...) is the Keras model's."""
 
-    def __init__(self, model, path, runtime, threads=None):
-        self._model, self.path, self.runtime = model, Path(path), runtime
+    def __init__(self, model, path, runtime, scored=False, threads=None):
+        self._model, self.path, self.runtime, self.scored = model, Path(path), runtime, scored
         self._run = RUNNERS[runtime](self.path, threads)
 
     def __getattr__(self, name):
         return getattr(self._model, name)
 
     def predict_points(self, x, batch_size=32):
+        return self._predict(x, batch_size)[..., :2]
+
+    def predict_scored(self, x, batch_size=32):
+        """``(points (B, 68, 2), point confidence (B, 68))`` from a scored graph (``flzoo.confidence``)."""
+        if not self.scored:
+            raise ValueError(f"{self.path}: exported without confidence (variant {self._model.variant!r})")
+        out = self._predict(x, batch_size)
+        return out[..., :2], out[..., 2]
+
+    def _predict(self, x, batch_size):
         x = np.asarray(x, dtype=np.float32)
         size = self._model.input_size
         if x.ndim != 4 or x.shape[1:] != (size, size, 3):
             raise ValueError(f"predict_points: images of shape {x.shape}, expected (B, {size}, {size}, 3) RGB 0..255")
         out = [self._run(np.ascontiguousarray(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 68, 2), np.float32)
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 68, 3 if self.scored else 2),
+                                                                              np.float32)
 
 
 def _threads():
@@ -188,21 +200,24 @@ def runtime_model(model, folder, runtime="auto", log=None, threads=None):
         need = "tensorflow (the Keras backend must be tensorflow)" if runtime == "litert" else \
             "onnxruntime and onnx (pip install 'flzoo[export]')"
         raise ValueError(f"runtime={runtime!r} needs {need}")
+    from flzoo.confidence import has_maps
+
     key = cache_key(folder)
+    scored = has_maps(model)  # map variants export points + point confidence from one pass (flzoo.confidence)
     for name in candidates:
-        place = cache_dir() / "exports" / f"{key[:32]}-{name}"
+        place = cache_dir() / "exports" / f"{key[:32]}-{name}{'-scored' if scored else ''}"
         verified = _verified(place, key)
         if verified is None:
             log(f"flzoo: exporting {Path(folder).name} to {name} for fast inference (once; cached in {place})")
             try:
-                verified = _export_and_verify(model, place, key, name)
+                verified = _export_and_verify(model, place, key, name, scored)
             except Exception as err:  # noqa: BLE001 - any exporter failure means: not this runtime
                 log(f"flzoo: {name} export failed ({type(err).__name__}: {str(err).splitlines()[0][:200]})")
                 if runtime != "auto":
                     raise ValueError(f"runtime={runtime!r}: exporting {folder} failed: {err}") from None
                 continue
         if verified["ok"]:
-            return ExportedModel(model, place / verified["file"], name, threads)
+            return ExportedModel(model, place / verified["file"], name, scored, threads)
         if runtime != "auto":
             raise ValueError(f"runtime={runtime!r}: the exported graph of {folder} differs from Keras by "
                              f"{verified['max_diff_px']:.3g} px (> {TOLERANCE_PX}); use runtime='keras'")
@@ -220,19 +235,27 @@ def _verified(place, key):
     return record
 
 
-def _export_and_verify(model, place, key, runtime):
-    """Export into a temporary folder, compare with Keras on the probe crops, then rename into place."""
+def _export_and_verify(model, place, key, runtime, scored=False):
+    """Export into a temporary folder, compare with Keras on the probe crops, then rename into place.
+
+    ``scored``: export ``flzoo.confidence.scored_model`` (points + point confidence); the points are checked."""
     tmp = place.with_name(place.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         file = f"model{SUFFIX[runtime]}"
-        export_model(model, tmp / file, runtime)
+        graph = None
+        if scored:
+            from flzoo.confidence import scored_model
+
+            graph = scored_model(model)
+        export_model(model, tmp / file, runtime, graph=graph)
         probe = _probe(model.input_size)
         expected = model.predict_points(probe)
         runner = RUNNERS[runtime](tmp / file)
-        diff = float(np.abs(runner(probe) - expected).max())
-        record = {"key": key, "file": file, "runtime": runtime, "max_diff_px": diff, "ok": diff <= TOLERANCE_PX}
+        diff = float(np.abs(runner(probe)[..., :2] - expected).max())
+        record = {"key": key, "file": file, "runtime": runtime, "max_diff_px": diff, "ok": diff <= TOLERANCE_PX,
+                  "scored": scored}
         (tmp / "verified.json").write_text(json.dumps(record, indent=1) + "\n")
         shutil.rmtree(place, ignore_errors=True)
         os.replace(tmp, place)

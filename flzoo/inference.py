@@ -175,26 +175,106 @@ class Landmarker:
     def predict_with_matrices(self, images, matrices):
         """Crop ``images[i]`` through the photo -> crop ``matrices[i]`` (2x3), predict all crops in batches and
         return ``(N, 68, 2)`` float32 photo coordinates."""
-        from flzoo.data.crop import invert, transform_points, warp
-
-        matrices = np.asarray(matrices, dtype=np.float64)
-        if isinstance(images, np.ndarray) and images.ndim == 3:
-            images = [images] * len(matrices)  # one photo, many faces
-        if matrices.ndim != 3 or matrices.shape[1:] != (2, 3) or len(images) != len(matrices):
-            raise ValueError(f"predict_with_matrices: expected N images and (N, 2, 3) matrices, got "
-                             f"{len(images)} images and matrices of shape {matrices.shape}")
+        matrices = self._check_matrices(images, matrices)
         if len(matrices) == 0:
             return np.zeros((0, NUM_POINTS, 2), np.float32)
-        size = self.input_size
-        crops = np.stack([warp(read_image(img, f"image {i}"), m, size)
-                          for i, (img, m) in enumerate(zip(images, matrices))]).astype(np.float32)
-        points = self.model.predict_points(crops, batch_size=self.batch_size).astype(np.float64)
-        if self.flip:
+        points, _, _ = self._network(self._crops(images, matrices))
+        return self._to_photo(matrices, points)
 
-            mirrored = self.model.predict_points(crops[:, :, ::-1], batch_size=self.batch_size)
-            mirrored = mirrored.astype(np.float64)[:, MIRROR]
-            mirrored[..., 0] = size - 1 - mirrored[..., 0]  # pixel centres at integers: x -> S - 1 - x
+    def predict_scored_with_matrices(self, images, matrices, details=False):
+        """As ``predict_with_matrices``, with confidences: ``{"points": (N, 68, 2) photo pixels,
+        "point_confidence": (N, 68), "confidence": (N,)}`` (``flzoo.confidence``; the face confidence needs a
+        mirrored pass, made here unless ``flip`` made it already). ``details=True`` adds the face-score
+        candidates ``"flip_disagreement"`` (N, 68) and ``"shape_probability"`` (D, +disc models)."""
+        matrices = self._check_matrices(images, matrices)
+        crops = self._crops(images, matrices) if len(matrices) else None
+        points, conf, disagreement = self._network(crops) if len(matrices) else (np.zeros((0, NUM_POINTS, 2)),
+                                                                                 None, None)
+        out = self._score(crops, points, conf, disagreement, details)
+        out["points"] = self._to_photo(matrices, points)
+        return out
+
+    # the pieces of a pass: crop, network (+ mirrored pass), scores, back to the photo
+
+    @staticmethod
+    def _check_matrices(images, matrices):
+        matrices = np.asarray(matrices, dtype=np.float64)
+        if matrices.ndim == 1 and matrices.size == 0:
+            matrices = matrices.reshape(0, 2, 3)
+        n_images = len(matrices) if isinstance(images, np.ndarray) and images.ndim == 3 else len(images)
+        if matrices.ndim != 3 or matrices.shape[1:] != (2, 3) or n_images != len(matrices):
+            raise ValueError(f"predict_with_matrices: expected N images and (N, 2, 3) matrices, got "
+                             f"{n_images} images and matrices of shape {matrices.shape}")
+        return matrices
+
+    def _crops(self, images, matrices):
+        from flzoo.data.crop import warp
+
+        if isinstance(images, np.ndarray) and images.ndim == 3:
+            images = [images] * len(matrices)  # one photo, many faces
+        return np.stack([warp(read_image(img, f"image {i}"), m, self.input_size)
+                         for i, (img, m) in enumerate(zip(images, matrices))]).astype(np.float32)
+
+    def _mirrored(self, crops):
+        """Points (and map confidences) predicted on the mirrored crops, relabelled and mapped back to the
+        unmirrored crop frame."""
+        from flzoo.confidence import has_maps, predict_scored
+
+        flipped = np.ascontiguousarray(crops[:, :, ::-1])
+        if has_maps(self.model):
+            points, conf = predict_scored(self.model, flipped, self.batch_size)
+            conf = np.asarray(conf, np.float64)[:, MIRROR]
+        else:
+            points, conf = self.model.predict_points(flipped, batch_size=self.batch_size), None
+        points = np.asarray(points, np.float64)[:, MIRROR]
+        points[..., 0] = self.input_size - 1 - points[..., 0]  # pixel centres at integers: x -> S - 1 - x
+        return points, conf
+
+    def _network(self, crops):
+        """``(crop points (N, 68, 2) float64, point confidence (N, 68) or None, flip disagreement (N, 68) or
+        None)``: one pass (two with flip). Map variants score their points from the same output."""
+        from flzoo.confidence import flip_confidence, flip_disagreement, has_maps, predict_scored
+
+        if has_maps(self.model):
+            points, conf = predict_scored(self.model, crops, self.batch_size)
+            conf = np.asarray(conf, np.float64)
+        else:
+            points, conf = self.model.predict_points(crops, batch_size=self.batch_size), None
+        points, disagreement = np.asarray(points, np.float64), None
+        if self.flip:
+            mirrored, mirrored_conf = self._mirrored(crops)
+            disagreement = flip_disagreement(points, mirrored)
+            conf = flip_confidence(disagreement) if conf is None else (conf + mirrored_conf) / 2
             points = (points + mirrored) / 2
+        return points, conf, disagreement
+
+    def _score(self, crops, points, conf, disagreement, details=False):
+        """Point and face confidences of crop points (making the mirrored pass when ``_network`` did not)."""
+        from flzoo.confidence import face_confidence, flip_confidence, flip_disagreement, has_maps, shape_judge
+
+        n = len(points)
+        if n == 0:
+            return {"point_confidence": np.zeros((0, NUM_POINTS), np.float32), "confidence": np.zeros(0, np.float32)}
+        if disagreement is None:
+            disagreement = flip_disagreement(points, self._mirrored(crops)[0])
+        if conf is None:  # point variants: flip consistency per point
+            conf = flip_confidence(disagreement)
+        out = {"point_confidence": np.clip(conf, 0, 1).astype(np.float32),
+               "confidence": np.clip(face_confidence(conf, disagreement, has_maps(self.model)), 0, 1
+                                     ).astype(np.float32)}
+        if details:
+            out["flip_disagreement"] = disagreement.astype(np.float32)
+            judge = shape_judge(self.model)
+            if judge is not None:
+                out["shape_probability"] = judge(points).astype(np.float32)
+        return out
+
+    @staticmethod
+    def _to_photo(matrices, points):
+        from flzoo.data.crop import invert, transform_points
+
+        if len(matrices) == 0:
+            return np.zeros((0, NUM_POINTS, 2), np.float32)
         return np.stack([transform_points(invert(m), p) for m, p in zip(matrices, points)]).astype(np.float32)
 
     def box_matrix(self, box):
@@ -231,8 +311,10 @@ class Landmarker:
         """Faces in one photo or a list of photos (RGB uint8 arrays or paths).
 
         One photo -> a list of faces; a list -> a list of such lists. A face is
-        ``{"points": (68, 2) float32 photo pixels, "box": (x0, y0, x1, y1), "score": float or None}``, most
-        confident first. ``boxes`` (optional) replaces detection: for one photo a list of ``(x0, y0, x1, y1)``
+        ``{"points": (68, 2) float32 photo pixels, "box": (x0, y0, x1, y1), "score": float or None,
+        "confidence": float in [0, 1] (low: likely wrong), "point_confidence": (68,) float32 in [0, 1]}``
+        (``flzoo.confidence``), in the detector's order (most confident detection first). ``boxes``
+        (optional) replaces detection: for one photo a list of ``(x0, y0, x1, y1)``
         landmark-box estimates, for a list of photos one such list per photo. No face -> an empty list."""
         from flzoo.detect import check_box
 
@@ -256,19 +338,48 @@ class Landmarker:
 
         results = [[] for _ in batch]
         if faces:
-            imgs = [pixels[i] for i, _, _ in faces]
-            matrices = [self.box_matrix(box) for _, box, _ in faces]
-            points = self.predict_with_matrices(imgs, matrices)
-            for _ in range(self.refine):
-                refined = [self._refined_matrix(p, m) for p, m in zip(points, matrices)]
-                todo = [k for k, m in enumerate(refined) if m is not None]
-                if not todo:
-                    break
-                new = self.predict_with_matrices([imgs[k] for k in todo], [refined[k] for k in todo])
-                for k, p in zip(todo, new):
-                    points[k], matrices[k] = p, refined[k]
-            for (i, box, score), p in zip(faces, points):
-                results[i].append({"points": p, "box": tuple(float(v) for v in box), "score": score})
+            scored = self._refine_and_score([pixels[i] for i, _, _ in faces],
+                                            [self.box_matrix(box) for _, box, _ in faces], self.refine)
+            for k, (i, box, score) in enumerate(faces):
+                results[i].append({"points": scored["points"][k], "box": tuple(float(v) for v in box),
+                                   "score": score, "confidence": float(scored["confidence"][k]),
+                                   "point_confidence": scored["point_confidence"][k]})
+        return results[0] if single else results
+
+    def track(self, frames, **options):
+        """Landmarks through a sequence of RGB frames (a video): a generator of one list of faces per frame,
+        each face as for ``predict`` plus ``"id"``. Detects on the first frame, then crops each face from its
+        previous landmarks; options ``detect_every``, ``min_confidence``, ``smooth``, ``min_cutoff``, ``beta``,
+        ``fps`` (``flzoo.video.track``)."""
+        from flzoo.video import track
+
+        return track(self, frames, **options)
+
+    def _refine_and_score(self, imgs, matrices, passes, details=False):
+        """Predict each face from its first crop, re-crop from the points ``passes`` times (the refinement
+        pass), then score the final points: the ``predict_scored_with_matrices`` dict, plus ``"matrices"``."""
+        matrices = list(matrices)
+        crops = self._crops(imgs, matrices)
+        crop_points, conf, disagreement = self._network(crops)
+        points = self._to_photo(matrices, crop_points)
+        for _ in range(passes):
+            refined = [self._refined_matrix(p, m) for p, m in zip(points, matrices)]
+            todo = [k for k, m in enumerate(refined) if m is not None]
+            if not todo:
+                break
+            new_crops = self._crops([imgs[k] for k in todo], [refined[k] for k in todo])
+            new_points, new_conf, new_disagreement = self._network(new_crops)
+            for j, k in enumerate(todo):
+                crops[k], crop_points[k], matrices[k] = new_crops[j], new_points[j], refined[k]
+                if conf is not None:
+                    conf[k] = new_conf[j]
+                if disagreement is not None:
+                    disagreement[k] = new_disagreement[j]
+            points = self._to_photo(matrices, crop_points)
+        out = self._score(crops, crop_points, conf, disagreement, details)
+        out.update(points=points, matrices=np.asarray(matrices))
+        return out
+
         return results[0] if single else results
 
 

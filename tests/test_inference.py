@@ -130,7 +130,9 @@ def test_refinement_recrops_from_the_predicted_points_with_the_training_protocol
     cv2.circle(image, (240, 260), 60, (255, 255, 255), -1)
     fake = DiskModel(None, size)
     faces = Landmarker(fake, detector=None, refine=True).predict(image, boxes=[(120, 100, 400, 380)])
-    assert len(fake.seen) == 2  # one first pass, one refinement pass
+    # one first pass, one refinement pass, then the mirrored refined crop for the confidence (flzoo.confidence)
+    assert len(fake.seen) == 3
+    np.testing.assert_array_equal(fake.seen[2][0], fake.seen[1][0][:, ::-1])
     second = fake.seen[1][0][..., 0] > 128
     yx = np.argwhere(second)
     np.testing.assert_allclose(yx.mean(axis=0), [(size - 1) / 2] * 2, atol=0.5)  # centred
@@ -141,7 +143,7 @@ def test_refinement_recrops_from_the_predicted_points_with_the_training_protocol
 
     once = DiskModel(None, size)
     Landmarker(once, detector=None, refine=False).predict(image, boxes=[(120, 100, 400, 380)])
-    assert len(once.seen) == 1
+    assert len(once.seen) == 2  # the first pass and its mirror (confidence)
 
 
 def test_refinement_keeps_first_pass_points_when_they_cannot_define_a_crop():
@@ -150,7 +152,7 @@ def test_refinement_keeps_first_pass_points_when_they_cannot_define_a_crop():
     lm = Landmarker(ConstantModel(np.full((68, 2), 31.5)), detector=None)  # all points on one spot
     faces = lm.predict(np.zeros((100, 100, 3), np.uint8), boxes=[(20, 20, 80, 80)])
     np.testing.assert_allclose(faces[0]["points"], np.full((68, 2), 50.0), atol=1e-3)
-    assert len(lm.model.seen) == 1
+    assert len(lm.model.seen) == 2  # no refinement pass; the mirrored pass of the confidence
 
 
 # ---- detection ----------------------------------------------------------------------------------------------

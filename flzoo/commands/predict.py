@@ -44,9 +44,15 @@ def _face_json(face):
         v = float(v)
         return round(v, digits) if math.isfinite(v) else None
 
-    return {"points": [[num(x, 3), num(y, 3)] for x, y in face["points"]],
-            "box": [num(v, 3) for v in face["box"]],
-            "score": None if face["score"] is None else num(face["score"], 4)}
+    out = {"points": [[num(x, 3), num(y, 3)] for x, y in face["points"]],
+           "box": [num(v, 3) for v in face["box"]],
+           "score": None if face["score"] is None else num(face["score"], 4)}
+    if "confidence" in face:  # flzoo.confidence
+        out["confidence"] = num(face["confidence"], 4)
+        out["point_confidence"] = [num(v, 4) for v in face["point_confidence"]]
+    if "id" in face:  # a tracked face (video)
+        out = {"id": int(face["id"]), **out}
+    return out
 
 
 def _write_image(path, rgb):
@@ -148,16 +154,39 @@ def get_detector_option(name):
               help="Test-time flip: average each crop's prediction with its mirror image's.")
 @click.option("--runtime", type=click.Choice(["auto", "keras", "litert", "onnx"]), default="auto", show_default=True,
               help="Where the network runs: auto = the fastest installed runtime verified for the model.")
+@click.option("--smooth/--no-smooth", default=True, show_default=True,
+              help="Video: One-Euro smoothing of the points over time.")
+@click.option("--min-cutoff", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Video: One-Euro minimum cutoff in Hz (lower: smoother at rest) [default: 1.0].")
+@click.option("--beta", type=click.FloatRange(min=0), default=None,
+              help="Video: One-Euro speed coefficient (higher: less lag when moving) [default: 3.0].")
+@click.option("--detect-every", type=click.IntRange(1), default=None,
+              help="Video: frames between face detections that pick up new faces [default: 30].")
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=None,
+              help="Video: re-detect a face whose confidence falls below this [default: 0.5].")
 @click.option("--detector", default=DEFAULT_DETECTOR, show_default=True,
               help=f"Face detector: {', '.join(DETECTORS)} (docs/inference.md, 'Face detection').")
-def predict(photos, model, output, out_dir, json_path, refine, batch_size, flip, runtime, detector):
-    """Detect faces in PHOTO(s), predict 68 landmarks and draw them.
+def predict(photos, model, output, out_dir, json_path, refine, batch_size, flip, runtime, smooth, min_cutoff, beta,
+            detect_every, min_confidence, detector):
+    """Detect faces in PHOTO(s), predict 68 landmarks and draw them; or track them through one VIDEO.
 
     With no PHOTO, runs on scikit-image's astronaut photo (public domain). Without -o / --out-dir the overlays
-    go to the current folder as <stem>_landmarks.png."""
+    go to the current folder as <stem>_landmarks.png (<stem>_landmarks.mp4 for a video: .mp4, .avi, .mov,
+    .mkv, .m4v, .webm)."""
     import flzoo
     from flzoo.drawing import draw_faces
     from flzoo.inference import read_image
+    from flzoo.video import is_video
+
+    if any(is_video(p) for p in photos):
+        from flzoo.commands.video import predict_video
+
+        if len(photos) > 1:
+            raise click.UsageError(f"a video is predicted on its own; got {len(photos)} inputs")
+        predict_video(photos[0], model, output, out_dir, json_path, refine, flip, runtime,
+                      get_detector_option(detector), {"smooth": smooth, "min_cutoff": min_cutoff, "beta": beta, "detect_every": detect_every,
+                       "min_confidence": min_confidence})
+        return
 
     if output and out_dir:
         raise click.UsageError("give -o/--output or --out-dir, not both")
