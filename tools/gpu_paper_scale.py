@@ -192,15 +192,19 @@ def main(argv=None):
     if metrics_path.exists():
         m = json.loads(metrics_path.read_text())
         summary.update({k: m.get(k) for k in ("step", "finished", "stopped", "best_val_nme", "best_step",
-                                               "train_images_per_s", "train_faces", "val_faces")})
+                                               "train_images_per_s", "images_per_s_after_compile", "train_faces",
+                                               "val_faces")})
         rate = steady_rate(run / "log.jsonl", recipe["train"]["batch_size"])
-        summary["steady_images_per_s"] = round(rate, 1) if rate else None
+        summary["steady_images_per_s"] = round(rate, 1) if rate else None  # between validations, in log.jsonl
+        rate = m.get("images_per_s_after_compile") or rate
         if rate:
             steps = recipe["train"]["max_steps"]
             summary["max_steps_hours_at_rate"] = round(steps * recipe["train"]["batch_size"] / rate / 3600, 2)
     say(f"[{time.time() - t0:.0f} s] training exited with {rc}")
 
     subsets = [s.strip() for s in args.test_subsets.split(",") if s.strip()]
+    write_outputs(run, out, summary)  # the training's records come back even if the evaluation overruns
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     if (run / "best" / "model.safetensors").exists():
         t_eval = time.time()
         try:
@@ -220,7 +224,8 @@ def main(argv=None):
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     ev = (summary.get("eval") or {}).get("total", {})
     say(f"summary: step {summary.get('step')} ({summary.get('finished') or summary.get('stopped')}), "
-        f"{summary.get('steady_images_per_s')} img/s steady, best val NME {summary.get('best_val_nme')}, "
+        f"{summary.get('images_per_s_after_compile')} img/s after the compile "
+        f"({summary.get('steady_images_per_s')} between validations), best val NME {summary.get('best_val_nme')}, "
         f"{'/'.join(subsets if ev else [])} NME {ev.get('nme')} AUC {ev.get('auc')} FR {ev.get('fr')}; "
         f"resume: {summary.get('resume')}; wall {summary['wall_s']} s")
     return rc

@@ -411,11 +411,12 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
     callback = bar.callback()
     started = time.time() - state["elapsed_s"]
     # train.max_seconds: the process's first two segments are short probes (PROBE_STEPS; the first includes the
-    # compile), which measure the rate; a later segment that would end past the deadline is cut short to the
-    # steps that fit at the previous segment's rate, and the run stops there with a checkpoint, unfinished,
-    # so that --resume continues it. Probes end between validations: the data and schedule do not change.
+    # compile), which measure the rate; a segment that would end past the deadline is cut short to the steps
+    # that fit at the previous segment's rate (then measured again), and when none fits the run stops with a
+    # checkpoint, unfinished, so that --resume continues it. Cut segments end between validations: the data
+    # and schedule do not change.
     deadline = began + t["max_seconds"] if t.get("max_seconds") else None
-    rate, overhead, stopped, saved_at, probes = None, 0.0, None, step, 0
+    rate, overhead, stopped, saved_at, probes, timed = None, 0.0, None, step, 0, [0, 0.0]
     try:
         while step < t["max_steps"] and not state["finished"]:
             stop = min(t["max_steps"], (step // t["val_every"] + 1) * t["val_every"],
@@ -424,14 +425,17 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
                 stop = min(stop, step + PROBE_STEPS[probes])
             if deadline is not None and rate is not None:
                 fits = int((deadline - time.time() - overhead) / rate)
-                if fits < stop - step:
-                    stop, stopped = step + max(0, fits), "max_seconds"
+                if fits < 1:
+                    stop, stopped = step, "max_seconds"
+                stop = min(stop, step + max(0, fits))
             if stop > step:
                 t0 = time.time()
                 history = model.fit(StepRange(train_batches, step, stop, t.get("data_workers", 1)), epochs=1,
                                     verbose=0, shuffle=False, callbacks=[callback])
                 state["train_s"] += time.time() - t0
                 rate = (time.time() - t0) / (stop - step)
+                if probes:  # after this process's first segment (the compile): its training rate
+                    timed = [timed[0] + stop - step, timed[1] + time.time() - t0]
                 if deadline is not None:
                     probes += 1
                     if probes == len(PROBE_STEPS):
@@ -466,6 +470,8 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
     metrics = _metrics(recipe, state, step, n_devices, started)
     if stopped:
         metrics["stopped"] = stopped
+    if timed[0]:
+        metrics["images_per_s_after_compile"] = round(timed[0] * bs / timed[1], 2)
     _write_json(out / "metrics.json", metrics)
     best = "none yet" if state["best_val_nme"] is None else f"{state['best_val_nme']:.4f} at step {state['best_step']}"
     log(f"{recipe['name']}: {state['finished'] or stopped} at step {step}; best val NME {best} -> {out / 'best'}")
