@@ -146,11 +146,17 @@ def at_factor(base, size, factor):
 
 
 def encoded_bytes(bases, size, factor, quality, step=1):
+    """``(estimated bytes of all, mean PSNR in dB of the encoding)`` from every ``step``-th base region."""
     from flzoo.data import packed
 
-    chosen = bases[::step]
-    total = sum(len(packed.encode(at_factor(b, size, factor)[0], "webp", quality)) for b in chosen)
-    return total * len(bases) / len(chosen)
+    total, psnr = 0, []
+    for b in bases[::step]:
+        grey = at_factor(b, size, factor)[0]
+        data = packed.encode(grey, "webp", quality)
+        total += len(data)
+        err = np.mean((packed.decode(data)[..., 0].astype(np.float64) - grey) ** 2)
+        psnr.append(10 * math.log10(255.0 ** 2 / max(err, 1e-12)))
+    return total * len(bases) / len(bases[::step]), float(np.mean(psnr))
 
 
 def main(argv=None):
@@ -252,9 +258,10 @@ def main(argv=None):
     zoom = max(1.0, augment.scale[1]) if augment is not None else 1.0
     written = None
     for f in ([args.factor] if args.factor else LADDER):
-        estimate = encoded_bytes(every, size, f, args.quality, step=max(1, len(every) // 400))
-        print(f"training faces at factor {f}: about {estimate / 2**20:.1f} MiB (room {left / 2**20:.1f} MiB)",
-              flush=True)
+        step = max(1, len(every) // 400)
+        estimate, psnr = encoded_bytes(every, size, f, args.quality, step=step)
+        print(f"training faces at factor {f}: about {estimate / 2**20:.1f} MiB (room {left / 2**20:.1f} MiB; "
+              f"estimated on {len(every[::step])} of {len(every)} faces, WebP PSNR {psnr:.1f} dB)", flush=True)
         if estimate > left and not args.factor:
             continue
         written, nbytes_all = {}, 0
@@ -278,7 +285,7 @@ def main(argv=None):
         used += nbytes
         sides = [math.sqrt(g.size) for _, _, g, _ in items]
         index["subsets"][subset] = {"faces": len(items), "bytes": nbytes, "factor": factor, "quality": args.quality,
-                                    "input_size": size, "extent": extent, "zoom": zoom}
+                                    "input_size": size, "extent": extent, "zoom": zoom, "psnr_db": round(psnr, 2)}
         print(f"{subset}: {len(items)} faces, {nbytes / 2**20:.2f} MiB (factor {factor}, quality {args.quality}, "
               f"mean side {np.mean(sides):.0f} px)", flush=True)
     index["packed_bytes"] = used
