@@ -29,12 +29,13 @@ def _step_range_class():
     class StepRange(keras.utils.PyDataset):
         """Global steps ``[start, stop)`` of an endless sequence of epochs of ``batches``.
 
-        One worker thread builds the next batches while the model trains on this one (the crops and targets
-        cost ~15% of a lite step; OpenCV and NumPy release the GIL). Batches are pure functions of the step,
-        so the data stay exactly those of a run without the thread."""
+        ``workers`` threads (``train.data_workers``, default one) build the next batches while the model trains
+        on this one (the crops and targets cost ~15% of a lite step; OpenCV and NumPy release the GIL). Batches
+        are pure functions of the step and Keras's enqueuer keeps their order, so the data stay exactly those
+        of a run without the threads."""
 
-        def __init__(self, batches, start, stop):
-            super().__init__(workers=1, use_multiprocessing=False)
+        def __init__(self, batches, start, stop, workers=1):
+            super().__init__(workers=workers, use_multiprocessing=False)
             self.batches, self.start, self.stop = batches, start, stop
             self.per_epoch = len(batches)
 
@@ -60,15 +61,23 @@ def load_faces(recipe, data_root, skip_bad=False, log=print):
     set), and how many faces ``skip_bad`` left out.
 
     Every file of those subsets is checked first: bad ones stop the run before any heavy work, listed all at
-    once, or with ``skip_bad`` are left out and listed in the log."""
-    from flzoo.data import split_train_val
+    once, or with ``skip_bad`` are left out and listed in the log. A packed folder (``flzoo.data.packed``, made
+    by tools/gpu_prepare.py from checked faces) is read as it is."""
+    from flzoo.data import packed, split_train_val
     from flzoo.data.check import BadDataError, checked_faces
 
     data = recipe["data"]
-    try:
-        found, skipped = checked_faces(data_root, data["subsets"], skip_bad)
-    except BadDataError as err:
-        raise RunError(str(err)) from None
+    if packed.is_packed(data_root):
+        try:
+            found, skipped = packed.read(data_root, [s for s in data["subsets"]
+                                                     if s in packed.read_index(data_root)["subsets"]]), []
+        except ValueError as err:
+            raise RunError(str(err)) from None
+    else:
+        try:
+            found, skipped = checked_faces(data_root, data["subsets"], skip_bad)
+        except BadDataError as err:
+            raise RunError(str(err)) from None
     for line in skipped:
         log(f"--skip-bad: left out {line}")
     missing = [s for s in data["subsets"] if s not in found]
@@ -170,6 +179,8 @@ def build_model(recipe):
 
     m = recipe["model"]
     keras.utils.set_random_seed(recipe["seed"])
+    # Set on every build (also float32), so one process's runs never inherit another's policy.
+    keras.config.set_dtype_policy(recipe["train"].get("precision", "float32"))
     try:
         model = build(m["variant"], m["backbone"], m["input_size"], **m["options"])
     except (TypeError, ValueError) as err:
@@ -264,6 +275,7 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
     """Run (or resume) the training described by a resolved ``recipe``; returns the metrics dict."""
     import keras
 
+    began = time.time()
     out = Path(out)
     t = recipe["train"]
     train_faces, val_faces, skipped_faces = load_faces(recipe, data_root, skip_bad, log)
@@ -286,6 +298,14 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
     augment = AugmentConfig(rotation=a["rotation"], scale=(a["scale_min"], a["scale_max"]), flip=a["flip"],
                             photometric=a["photometric"], shift=a["shift"]) if a["enabled"] else None
     size, bs = model.input_size, t["batch_size"]
+    from flzoo.data import packed
+
+    if packed.is_packed(data_root):  # a window larger than the packed one would show black where it was cut
+        try:
+            for subset in recipe["data"]["subsets"]:
+                packed.check_fits(data_root, size, augment, subset)
+        except ValueError as err:
+            raise RunError(str(err)) from None
     train_batches = FaceBatches(train_faces, size, bs, target=model.target_spec, augment=augment, shuffle=True,
                                 seed=recipe["seed"], drop_remainder=True)
     val_batches = FaceBatches(val_faces, size, bs, target=model.target_spec, augment=None, shuffle=False,
@@ -333,18 +353,51 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
     bar = _Progress(t["max_steps"], step, progress)
     callback = bar.callback()
     started = time.time() - state["elapsed_s"]
+    # train.max_seconds: the process's first two segments are short probes (PROBE_STEPS; the first includes the
+    # compile), which measure the rate; a segment that would end past the deadline is cut short to the steps
+    # that fit at the previous segment's rate (then measured again), and when none fits the run stops with a
+    # checkpoint, unfinished, so that --resume continues it. Cut segments end between validations: the data
+    # and schedule do not change.
+    deadline = began + t["max_seconds"] if t.get("max_seconds") else None
+    rate, overhead, stopped, saved_at, probes, timed = None, 0.0, None, step, 0, [0, 0.0]
     try:
         while step < t["max_steps"] and not state["finished"]:
             stop = min(t["max_steps"], (step // t["val_every"] + 1) * t["val_every"],
                        (step // t["checkpoint_every"] + 1) * t["checkpoint_every"])
-            t0 = time.time()
-            history = model.fit(StepRange(train_batches, step, stop), epochs=1, verbose=0, shuffle=False,
-                                callbacks=[callback])
-            state["train_s"] += time.time() - t0
-            for name, values in history.history.items():
-                state["loss_sums"][name] = state["loss_sums"].get(name, 0.0) + float(values[-1]) * (stop - step)
-            state["loss_steps"] += stop - step
-            step = stop
+            if deadline is not None and probes < len(PROBE_STEPS):
+                stop = min(stop, step + PROBE_STEPS[probes])
+            if deadline is not None and rate is not None:
+                fits = int((deadline - time.time() - overhead) / rate)
+                if fits < 1:
+                    stop, stopped = step, "max_seconds"
+                stop = min(stop, step + max(0, fits))
+            if stop > step:
+                t0 = time.time()
+                history = model.fit(StepRange(train_batches, step, stop, t.get("data_workers", 1)), epochs=1,
+                                    verbose=0, shuffle=False, callbacks=[callback])
+                state["train_s"] += time.time() - t0
+                rate = (time.time() - t0) / (stop - step)
+                if probes:  # after this process's first segment (the compile): its training rate
+                    timed = [timed[0] + stop - step, timed[1] + time.time() - t0]
+                if deadline is not None:
+                    probes += 1
+                    if probes == len(PROBE_STEPS):
+                        log(f"{recipe['name']}: {bs / rate:.1f} images/s over steps {step}..{stop} (after the "
+                            f"compile); {t['max_seconds']} s allow about {int(max(0, deadline - time.time()) / rate)} "
+                            f"more steps")
+                for name, values in history.history.items():
+                    state["loss_sums"][name] = state["loss_sums"].get(name, 0.0) + float(values[-1]) * (stop - step)
+                state["loss_steps"] += stop - step
+                step = stop
+            t1 = time.time()
+            if stopped:
+                if saved_at != step:
+                    state["elapsed_s"] = time.time() - started
+                    checkpoint.save(out / "checkpoints", step, model, dict(state, data=data_id),
+                                    keep=t["keep_checkpoints"])
+                log(f"{recipe['name']}: train.max_seconds = {t['max_seconds']} reached: stopped at step {step} "
+                    f"with a checkpoint (--resume continues)")
+                break
             if step % t["val_every"] == 0 or step == t["max_steps"]:
                 _validate_and_log(model, recipe, out, step, state, val_batches, started, n_devices)
             if step == t["max_steps"] and not state["finished"]:
@@ -353,13 +406,22 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
                 state["elapsed_s"] = time.time() - started
                 checkpoint.save(out / "checkpoints", step, model, dict(state, data=data_id),
                                 keep=t["keep_checkpoints"])
+                saved_at = step
+            overhead = max(overhead, time.time() - t1)  # validation + checkpoint: kept free before the deadline
     finally:
         bar.bar.close()
     metrics = _metrics(recipe, state, step, n_devices, started)
+    if stopped:
+        metrics["stopped"] = stopped
+    if timed[0]:
+        metrics["images_per_s_after_compile"] = round(timed[0] * bs / timed[1], 2)
     _write_json(out / "metrics.json", metrics)
-    log(f"{recipe['name']}: {state['finished']} at step {step}; best val NME {state['best_val_nme']:.4f} at step "
-        f"{state['best_step']} -> {out / 'best'}")
+    best = "none yet" if state["best_val_nme"] is None else f"{state['best_val_nme']:.4f} at step {state['best_step']}"
+    log(f"{recipe['name']}: {state['finished'] or stopped} at step {step}; best val NME {best} -> {out / 'best'}")
     return metrics
+
+
+PROBE_STEPS = (20, 50)  # train.max_seconds: the first two segments of a process, to measure its rate
 
 
 def _load_pretrained(model, backbone):

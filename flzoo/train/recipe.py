@@ -81,6 +81,13 @@ SCHEMA = {
     "train.keep_checkpoints": Key("int", 2, "how many recent checkpoints to keep", min=1, max=100),
     "train.jit_compile": Key("jit", "auto", "'auto' (off on TensorFlow, where XLA is slower on CPU), true, false"),
     "train.run_eagerly": Key("bool", False, "run steps without tracing/compiling (debugging, smoke tests)"),
+    "train.precision": Key("str", "float32", "'float32' or 'mixed_bfloat16' (bf16 compute, float32 variables and "
+                           "losses; for GPUs with bf16 units)", choices=("float32", "mixed_bfloat16")),
+    "train.data_workers": Key("int", 1, "threads building the next training batches (batches stay a function "
+                              "of the step, so the data do not change)", min=1, max=64),
+    "train.max_seconds": Key("int", None, "stop this process's training before this many seconds with a "
+                             "checkpoint (the run is not finished: --resume continues it); null: no limit",
+                             min=1, nullable=True),
     "distribute.enabled": Key("bool", False, "data-parallel training over all (or `devices`) local devices"),
     "distribute.devices": Key("int", None, "number of devices to use (null: all)", min=1, nullable=True),
     "output.overlays": Key("int", 4, "validation faces drawn to overlays/*.png at each new best", min=0, max=64),
@@ -304,7 +311,16 @@ def dump(recipe):
     return yaml.safe_dump(recipe, sort_keys=False, default_flow_style=False)
 
 
-def differences(a, b, ignore=("data.root",)):
-    """Keys whose values differ between two resolved recipes (used to refuse resuming a different run)."""
+# Keys that change how fast or how long one process trains, not what is trained: a resume may change them.
+RESUMABLE_CHANGES = ("data.root", "train.data_workers", "train.max_seconds")
+
+
+def differences(a, b, ignore=RESUMABLE_CHANGES):
+    """Keys whose values differ between two resolved recipes (used to refuse resuming a different run). A key
+    that one of them lacks (a run folder written before the key existed) counts as its default."""
     fa, fb = flatten(a), flatten(b)
-    return sorted(k for k in set(fa) | set(fb) if k not in ignore and fa.get(k) != fb.get(k))
+
+    def get(flat, k):
+        return flat[k] if k in flat else (SCHEMA[k].default if k in SCHEMA else None)
+
+    return sorted(k for k in set(fa) | set(fb) if k not in ignore and get(fa, k) != get(fb, k))
