@@ -380,7 +380,5 @@ class Landmarker:
         out.update(points=points, matrices=np.asarray(matrices))
         return out
 
-        return results[0] if single else results
-
 
 __all__ = ["load", "Landmarker", "read_image", "resolve_folder", "check_crop", "DEFAULT_CROP"]
