@@ -3,15 +3,19 @@
 
     python tools/results_table.py
 
-Columns: our lite model (GT crops = the paper's protocol; AUC and failure rate at NME 0.08; dlib boxes), the
-paper's Table 2 figure for the same variant (VGG19-FCN, 224 px, 3,148 training faces; docs/paper.md)."""
+One row per bundled model (``<variant>.<tag>``, in variant order). Columns: GT crops = the paper's protocol; AUC
+and failure rate at NME 0.08; dlib boxes; the paper's Table 2 figure for the same variant (VGG19-FCN, 224 px,
+3,148 training faces; docs/paper.md)."""
 
 import json
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-ORDER = ("direct", "cascaded", "distribution", "heatmap_reg", "pwc", "pwc_disc", "hybrid", "hybrid_disc")
+sys.path.insert(0, str(REPO))
+
+from flzoo import registry  # noqa: E402
+
 PAPER_HELEN = {"direct": 0.0356, "cascaded": 0.0367, "distribution": 0.0337, "heatmap_reg": 0.0353, "pwc": 0.0334,
                "pwc_disc": 0.0336, "hybrid": 0.0315, "hybrid_disc": 0.0312}
 
@@ -19,14 +23,12 @@ PAPER_HELEN = {"direct": 0.0356, "cascaded": 0.0367, "distribution": 0.0337, "he
 def main():
     print("| model | steps (best) | Helen NME, GT crops | AUC@0.08 | FR@0.08 | Helen NME, dlib boxes | paper, Helen NME |")
     print("|---|---|---|---|---|---|---|")
-    for name in ORDER:
-        config = REPO / "flzoo" / "weights" / name / "config.json"
-        if not config.exists():
-            print(f"| {name} | not bundled | | | | | {PAPER_HELEN[name]:.4f} |")
+    for name, entry in registry.table().items():
+        if entry.hub_repo:
             continue
-        m = json.loads(config.read_text())["metrics"]
+        m = json.loads((registry.BUNDLED_DIR / name / "config.json").read_text())["metrics"]
         print(f"| {name} | {m['step']:,} | {m['nme']:.4f} | {m['auc']:.3f} | {100 * m['fr']:.1f}% | "
-              f"{m['nme_detector']:.4f} | {PAPER_HELEN[name]:.4f} |")
+              f"{m['nme_detector']:.4f} | {PAPER_HELEN[entry.variant]:.4f} |")
 
 
 if __name__ == "__main__":
