@@ -79,6 +79,18 @@ def write_file(path, data, what):
         raise click.ClickException(f"{path}: cannot write {what} ({err.strerror or err})") from None
 
 
+def write_json(path, doc, indent=None):
+    """Write ``doc`` as strict JSON; when the file cannot be written the JSON goes to stdout (the points are
+    not lost) before the error."""
+    text = json.dumps(doc, indent=indent, allow_nan=False) + "\n"
+    try:
+        write_file(path, text, "the JSON")
+    except click.ClickException:
+        click.echo(text)
+        raise
+    click.echo(f"wrote {path}")
+
+
 def _check_writable(path, what):
     """Fail before any work when ``path`` cannot be written: a folder in the way, a parent that is a file or
     unwritable."""
@@ -235,15 +247,8 @@ def predict(photos, model, output, out_dir, json_path, refine, batch_size, flip,
                             "overlay": None if target is None else str(target),
                             "faces": [_face_json(f) for f in faces]})
     if json_path:
-        text = json.dumps({"model": landmarker.name, "detector": detector, "refine": landmarker.refine,
-                           "flip": landmarker.flip, "runtime": landmarker.runtime, "images": records},
-                          indent=1, allow_nan=False) + "\n"
-        try:
-            write_file(json_path, text, "the JSON")
-        except click.ClickException:
-            click.echo(text)  # the points are not lost: they go to stdout
-            raise
-        click.echo(f"wrote {json_path}")
+        write_json(json_path, {"model": landmarker.name, "detector": detector, "refine": landmarker.refine,
+                               "flip": landmarker.flip, "runtime": landmarker.runtime, "images": records}, indent=1)
     if failed or unwritten:
         raise click.ClickException(", ".join(
             m for m in (f"{failed} photo(s) could not be read" if failed else "",

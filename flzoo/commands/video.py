@@ -1,6 +1,5 @@
 """``flzoo predict VIDEO``: track the landmarks through a video, draw them into an overlay video, write JSON."""
 
-import json
 import os
 from pathlib import Path
 
@@ -15,7 +14,7 @@ def predict_video(path, model, output, out_dir, json_path, refine, flip, runtime
     from tqdm import tqdm
 
     import flzoo
-    from flzoo.commands.predict import _check_writable, _face_json, write_file
+    from flzoo.commands.predict import _check_writable, _face_json, write_json
     from flzoo.drawing import draw_faces
     from flzoo.video import VideoReader, VideoWriter
 
@@ -78,12 +77,6 @@ def predict_video(path, model, output, out_dir, json_path, refine, flip, runtime
         tmp.unlink(missing_ok=True)
     click.echo(f"{path}: {len(records)} frames, faces in {frames_with_faces} -> {target}")
     if json_path:
-        text = json.dumps({"video": str(path), "fps": reader.fps, "model": landmarker.name,
-                           "runtime": landmarker.runtime, "smooth": options.get("smooth", True),
-                           "frames": records}, allow_nan=False) + "\n"
-        try:
-            write_file(json_path, text, "the JSON")
-        except click.ClickException:
-            click.echo(text)  # the points are not lost: they go to stdout
-            raise
-        click.echo(f"wrote {json_path}")
+        write_json(json_path, {"video": str(path), "fps": reader.fps, "model": landmarker.name,
+                               "runtime": landmarker.runtime, "smooth": options.get("smooth", True),
+                               "frames": records})
