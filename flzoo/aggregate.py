@@ -17,7 +17,7 @@ METRICS = ("nme", "auc", "fr")
 
 def configuration(results):
     """The configuration name of one ``results.json`` dict (from its ``model`` path)."""
-    from flzoo.evaluate import short_name
+    from flzoo.report import short_name
 
     run = short_name(results["model"]).split("/")[0]
     match = SEED_SUFFIX.match(run)
@@ -73,7 +73,7 @@ def paired_difference(a_runs, b_runs, subset, resamples=10_000, seed=0):
 def render_aggregate(runs, pairs=()):
     """Markdown: per configuration and test set, mean +/- std (n runs) of NME, AUC@0.08 and FR@0.08; then each
     ``(A, B)`` of ``pairs`` as the paired NME difference A - B with its bootstrap interval."""
-    from flzoo.evaluate import _label
+    from flzoo.data.datasets import dataset
 
     groups = group_runs(runs)
     subsets = list(dict.fromkeys(s for _, r in runs for s in r["summary"] if s != "total"))
@@ -87,7 +87,7 @@ def render_aggregate(runs, pairs=()):
                 scale, digits = (100, 2) if metric == "fr" else (1, 4)
                 cells.append("–" if mean is None else f"{mean * scale:.{digits}f}"
                              + ("" if std is None else f" ± {std * scale:.{digits}f}") + ("%" if metric == "fr" else ""))
-            lines.append(f"| {name} | {_label(s)} | {len(results)} | " + " | ".join(cells) + " |")
+            lines.append(f"| {name} | {dataset(s).label} | {len(results)} | " + " | ".join(cells) + " |")
     if pairs:
         lines += ["", "## Paired comparisons (NME of A minus B, face by face; 95% bootstrap interval over faces)", "",
                   "| A | B | set | faces | mean difference | 95% interval | A better? |", "|---|---|---|---|---|---|---|"]
@@ -99,13 +99,13 @@ def render_aggregate(runs, pairs=()):
             for s in subsets:
                 d = paired_difference(groups[a], groups[b], s)
                 verdict = "yes" if d["high"] < 0 else "no (B better)" if d["low"] > 0 else "not shown"
-                lines.append(f"| {a} | {b} | {_label(s)} | {d['faces']} | {d['mean']:+.4f} | "
+                lines.append(f"| {a} | {b} | {dataset(s).label} | {d['faces']} | {d['mean']:+.4f} | "
                              f"[{d['low']:+.4f}, {d['high']:+.4f}] | {verdict} |")
     return "\n".join(lines) + "\n"
 
 
 def write_aggregate(run_paths, out_dir, pairs=()):
-    from flzoo.evaluate import load_results
+    from flzoo.report import load_results
 
     runs = [(str(p), load_results(p)) for p in run_paths]
     text = render_aggregate(runs, pairs)

@@ -10,7 +10,6 @@ flzoo reads them again at every call and passes them explicitly, so changing the
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -297,13 +296,13 @@ def recorded_results(config):
 
 
 def _read_results(file):
+    """A results.json as the card needs it (its summary), or HubError naming the file."""
+    from flzoo.report import load_results
+
     try:
-        data = json.loads(Path(file).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise HubError(f"{file}: not readable as JSON ({err}); expected a results.json from `flzoo eval`") from None
-    if not isinstance(data, dict) or not isinstance(data.get("summary"), dict):
-        raise HubError(f"{file}: field 'summary' is missing; expected a results.json from `flzoo eval`")
-    return data
+        return load_results(file, required=("summary",))
+    except (OSError, ValueError) as err:
+        raise HubError(str(err)) from None
 
 
 def push(run_dir_or_folder, repo, revision=None, private=False, token=None, endpoint=None, commit_message=None):

@@ -35,9 +35,9 @@ def _box(points):
 
 
 def _iou(a, b):
-    from flzoo.evaluate import _box_iou
+    from flzoo.evaluate import box_iou
 
-    return _box_iou([float(v) for v in a], [float(v) for v in b])
+    return box_iou([float(v) for v in a], [float(v) for v in b])
 
 
 class _Track:

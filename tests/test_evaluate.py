@@ -10,6 +10,7 @@ import pytest
 from eval_doubles import (NMES, NMES_EYES, OFFSETS, ShapeKeyedLandmarker, face_points, make_dataset,
                           read_pts_independently, rescore)
 from flzoo import evaluate as ev
+from flzoo import landmarks, metrics, report
 from flzoo.data.datasets import Face
 
 
@@ -19,54 +20,54 @@ from flzoo.data.datasets import Face
 def test_nme_hand_computed():
     gt = face_points(0)
     # every point off by a 3-4-5 triangle: 5 px / 40 px
-    assert ev.nme(gt + np.float32([3, 4]), gt) == pytest.approx(0.125)
+    assert metrics.nme(gt + np.float32([3, 4]), gt) == pytest.approx(0.125)
     # only the 12 eye anchors off by 2 px: 68-point NME 12*2/68/40, eye NME 2/40
     pred = gt.copy()
     pred[36:48, 1] += 2
-    assert ev.nme(pred, gt) == pytest.approx(24 / 68 / 40)
-    assert ev.nme(pred, gt, ev.EYE_ANCHORS) == pytest.approx(0.05)
+    assert metrics.nme(pred, gt) == pytest.approx(24 / 68 / 40)
+    assert metrics.nme(pred, gt, landmarks.EYE_ANCHORS) == pytest.approx(0.05)
     # batched: one value per face, each normalised by its own outer-eye distance
     gt2 = face_points(1, interocular=80.0)
-    batch = ev.nme(np.stack([gt + np.float32([3, 4]), gt2 + np.float32([0, 8])]), np.stack([gt, gt2]))
+    batch = metrics.nme(np.stack([gt + np.float32([3, 4]), gt2 + np.float32([0, 8])]), np.stack([gt, gt2]))
     np.testing.assert_allclose(batch, [0.125, 0.1])
 
 
 def test_nme_is_scale_invariant_and_validates_input():
     gt = face_points(2)
     pred = gt + np.random.default_rng(3).normal(size=gt.shape).astype(np.float32)
-    assert ev.nme(pred * 2.5, gt * 2.5) == pytest.approx(ev.nme(pred, gt), rel=1e-6)
+    assert metrics.nme(pred * 2.5, gt * 2.5) == pytest.approx(metrics.nme(pred, gt), rel=1e-6)
     with pytest.raises(ValueError, match=r"pred has shape \(67, 2\).*expected"):
-        ev.nme(gt[:67], gt[:67])
+        metrics.nme(gt[:67], gt[:67])
     with pytest.raises(ValueError, match="pred has shape"):
-        ev.nme(gt, np.stack([gt, gt]))
+        metrics.nme(gt, np.stack([gt, gt]))
     flat = gt.copy()
     flat[45] = flat[36]
     with pytest.raises(ValueError, match="points 36 and 45"):
-        ev.nme(gt, flat)
+        metrics.nme(gt, flat)
 
 
 def test_ced_auc_failure_rate_hand_computed():
-    x, y = ev.ced([0.01, 0.03, 0.05, 0.2], thresholds=[0, 0.01, 0.02, 0.04, 0.08])
+    x, y = metrics.ced([0.01, 0.03, 0.05, 0.2], thresholds=[0, 0.01, 0.02, 0.04, 0.08])
     np.testing.assert_allclose(y, [0, 0.25, 0.25, 0.5, 0.75])
     # AUC: faces at 0, 0.04, 0.08, 0.2 cover 1, 1/2, 0, 0 of [0, 0.08] -> 0.375
-    assert ev.auc([0.0, 0.04, 0.08, 0.2]) == pytest.approx(0.375)
-    assert ev.auc([0.02], threshold=0.1) == pytest.approx(0.8)
+    assert metrics.auc([0.0, 0.04, 0.08, 0.2]) == pytest.approx(0.375)
+    assert metrics.auc([0.02], threshold=0.1) == pytest.approx(0.8)
     # 0.08 itself is not a failure; a missing or infinite NME is
-    assert ev.failure_rate([0.01, 0.08, 0.0801, None]) == pytest.approx(0.5)
-    assert ev.failure_rate([0.01, 0.08, 0.0801, float("nan")]) == pytest.approx(0.5)
-    assert ev.auc([float("inf"), 0.0]) == pytest.approx(0.5)
+    assert metrics.failure_rate([0.01, 0.08, 0.0801, None]) == pytest.approx(0.5)
+    assert metrics.failure_rate([0.01, 0.08, 0.0801, float("nan")]) == pytest.approx(0.5)
+    assert metrics.auc([float("inf"), 0.0]) == pytest.approx(0.5)
 
 
 def test_auc_equals_area_under_the_ced_curve():
     nmes = np.random.default_rng(4).gamma(2.0, 0.02, size=200)
-    x, y = ev.ced(nmes, thresholds=np.linspace(0, 0.08, 80001))
+    x, y = metrics.ced(nmes, thresholds=np.linspace(0, 0.08, 80001))
     area = float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x))) / 0.08
-    assert ev.auc(nmes) == pytest.approx(area, abs=1e-4)
-    assert 0.0 < ev.auc(nmes) < 1.0
+    assert metrics.auc(nmes) == pytest.approx(area, abs=1e-4)
+    assert 0.0 < metrics.auc(nmes) < 1.0
 
 
 def test_summarize():
-    s = ev.summarize([0.0, 0.04, 0.08, 0.2], [0.01, 0.01, 0.02, 0.02])
+    s = metrics.summarize([0.0, 0.04, 0.08, 0.2], [0.01, 0.01, 0.02, 0.02])
     assert s == pytest.approx({"nme": 0.08, "nme_eyes": 0.015, "auc": 0.375, "fr": 0.25, "n": 4})
 
 
@@ -119,7 +120,7 @@ def test_results_json_rescored_independently(dataset, tmp_path):
     root, faces = dataset
     lm = ShapeKeyedLandmarker(faces["helen_test"] + faces["lfpw_test"], OFFSETS)
     res = ev.evaluate_faces(lm, faces, model_name="double", progress=False)
-    out = ev.write_outputs(res, tmp_path / "eval")
+    out = report.write_outputs(res, tmp_path / "eval")
     data = json.loads((out / "results.json").read_text())
     assert set(data) >= {"model", "boxes", "summary", "faces"}
     for face in data["faces"]:
@@ -150,7 +151,7 @@ def test_evaluate_detector_boxes_misses(dataset):
     assert res["summary"]["helen_test"]["n"] == 1
     assert res["summary"]["helen_test"]["nme"] == pytest.approx(1 / 40, abs=1e-6)
     assert res["summary"]["total"]["detection_rate"] == pytest.approx(2 / 3)
-    assert "excluded" in ev.render_table(res)
+    assert "excluded" in report.render_table(res)
 
 
 def test_occlusion_split_for_cofw_like_faces():
@@ -168,7 +169,7 @@ def test_occlusion_split_for_cofw_like_faces():
     assert split["occluded"]["n"] == 3 and split["occluded"]["nme"] == pytest.approx(0.125, abs=1e-6)
     assert split["non_occluded"]["n"] == 1 and split["non_occluded"]["nme"] == pytest.approx(0.0, abs=1e-6)
     assert [f["occluded"] for f in res["faces"]] == [True, True, True, False]
-    table = ev.render_table(res)
+    table = report.render_table(res)
     assert "| COFW occluded | 3 | 0.1250 |" in table and "| COFW non-occluded | 1 | 0.0000 |" in table
 
 
@@ -196,7 +197,7 @@ def test_write_outputs_table_and_plots(dataset, tmp_path):
     root, faces = dataset
     lm = ShapeKeyedLandmarker(faces["helen_test"] + faces["lfpw_test"], OFFSETS)
     res = ev.evaluate_faces(lm, faces, model_name="double", progress=False)
-    out = ev.write_outputs(res, tmp_path / "eval")
+    out = report.write_outputs(res, tmp_path / "eval")
     table = (out / "table.md").read_text()
     assert "| Helen | 2 | 0.0625 |" in table and "| LFPW | 1 | 0.0088 |" in table
     assert "| **Total** | 3 |" in table and "50.0%" in table  # Helen FR
@@ -208,7 +209,7 @@ def test_write_outputs_table_and_plots(dataset, tmp_path):
 def _fake_results(model, nme_by_subset, boxes="gt"):
     faces = [{"image": f"{s}.jpg", "subset": s, "points": None, "nme": v, "nme_eyes": v / 2}
              for s, v in nme_by_subset.items()]
-    summary = ev.summarize_records(faces)
+    summary = metrics.summarize_records(faces)
     return {"model": model, "boxes": boxes, "summary": summary, "faces": faces}
 
 
@@ -223,7 +224,7 @@ def test_compare_marks_best_per_row(tmp_path):
         folder.mkdir()
         (folder / "results.json").write_text(json.dumps(_fake_results(model, nmes)))
         paths.append(folder)
-    text = ev.write_comparison(paths, tmp_path / "cmp")
+    text = report.write_comparison(paths, tmp_path / "cmp")
     nme_table = text.split("## NME, 68 points")[1].split("##")[0]
     assert "| set | pwc/best | hybrid_disc |" in nme_table
     assert "| Helen | 0.0500 | **0.0400** |" in nme_table
@@ -241,7 +242,7 @@ def test_compare_marks_best_per_row(tmp_path):
 
     # a run without IBUG: an empty cell, and a warning that the Total rows mix different test sets
     (tmp_path / "run2.json").write_text(json.dumps(_fake_results("dlib", {"helen_test": 0.03})))
-    text = ev.write_comparison(paths + [tmp_path / "run2.json"], tmp_path / "cmp2")
+    text = report.write_comparison(paths + [tmp_path / "run2.json"], tmp_path / "cmp2")
     assert "| IBUG | **0.0900** | 0.1000 | – |" in text
     assert "| Helen | 0.0500 | 0.0400 | **0.0300** |" in text
     assert "Total rows are not comparable" in text
@@ -251,11 +252,11 @@ def test_find_results_and_load_errors(tmp_path):
     run = tmp_path / "run"
     (run / "eval-gt").mkdir(parents=True)
     (run / "eval-gt" / "results.json").write_text(json.dumps(_fake_results("m", {"helen_test": 0.05})))
-    assert ev.find_results(run) == [run / "eval-gt" / "results.json"]
+    assert report.find_results(run) == [run / "eval-gt" / "results.json"]
     with pytest.raises(ValueError, match=r"empty: no results.json"):
         (tmp_path / "empty").mkdir()
-        ev.find_results(tmp_path / "empty")
+        report.find_results(tmp_path / "empty")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"model": "m"}))
     with pytest.raises(ValueError, match=r"bad.json: field 'boxes' is missing"):
-        ev.load_results(bad)
+        report.load_results(bad)

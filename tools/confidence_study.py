@@ -58,7 +58,7 @@ def run(lm, faces, boxes, dets):
     from flzoo.confidence import FLIP_TAU
     from flzoo.data.crop import crop_matrix, crop_square
     from flzoo.data.datasets import load_image
-    from flzoo.evaluate import nme
+    from flzoo.metrics import nme
 
     rows = []
     for start in range(0, len(faces), 32):

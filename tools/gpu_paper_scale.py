@@ -73,7 +73,8 @@ def steady_rate(log_path, batch_size):
 def evaluate(run, data, subsets, out_dir, batch_size):
     import flzoo
     from flzoo.data import packed
-    from flzoo.evaluate import evaluate_faces, write_outputs
+    from flzoo.evaluate import evaluate_faces
+    from flzoo.report import write_outputs
 
     faces = packed.read(data, subsets)
     landmarker = flzoo.load(str(run / "best"), detector=None, runtime="keras")

@@ -18,7 +18,7 @@ import numpy as np
 
 def signed_errors(results, gt_by_image):
     """``{subset: (errors (N, 68, 2) photo px, eye distances (N,))}`` for the faces with points."""
-    from flzoo.evaluate import OUTER_EYE_CORNERS
+    from flzoo.landmarks import OUTER_EYE_CORNERS
 
     by_subset = {}
     for face in results["faces"]:
@@ -42,7 +42,7 @@ def main(argv=None):
 
     from flzoo.landmarks import MIRROR
     from flzoo.data.datasets import points_by_image
-    from flzoo.evaluate import load_results
+    from flzoo.report import load_results
     from flzoo.paths import default_data_root
 
     self_mirrored = [i for i in range(68) if MIRROR[i] == i]

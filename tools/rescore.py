@@ -23,8 +23,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from flzoo.data.datasets import points_by_image
-    from flzoo.evaluate import (EYE_ANCHORS, load_results, nme, occlusion_split, render_table,
-                                summarize_records)
+    from flzoo.landmarks import EYE_ANCHORS
+    from flzoo.metrics import nme, occlusion_split, summarize_records
+    from flzoo.report import load_results, render_table
     from flzoo.paths import default_data_root
 
     try:

@@ -31,7 +31,7 @@ def nearest(faces, truth):
 
 def metrics(pred, truth, seconds):
     from flzoo.confidence import eye_distance
-    from flzoo.evaluate import nme
+    from flzoo.metrics import nme
 
     ok = np.array([p is not None for p in pred])
     p = np.array([q if q is not None else np.full((68, 2), np.nan) for q in pred], np.float64)
@@ -79,7 +79,7 @@ def grid(lm, frames, truth, fps):
 
 def main():
     import flzoo
-    from flzoo.evaluate import nme
+    from flzoo.metrics import nme
     from flzoo.video import VideoReader
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -70,7 +70,8 @@ def eval_cmd(model, data, subsets, boxes, misses, out, batch_size, limit, flip, 
     from flzoo.commands.predict import get_detector_option
     from flzoo.data.check import checked_faces
     from flzoo.data.datasets import present_subsets
-    from flzoo.evaluate import evaluate_faces, write_outputs
+    from flzoo.evaluate import evaluate_faces
+    from flzoo.report import write_outputs
     from flzoo.paths import default_data_root
 
     root = data if data is not None else default_data_root()
@@ -118,7 +119,7 @@ def compare(runs, out, pairs):
     `flzoo eval --out`, or a run folder holding eval*/results.json. Runs of one configuration (run folders
     named <config>_seed<N>) are also aggregated into aggregate.md: mean +/- std over the runs."""
     from flzoo.aggregate import group_runs, write_aggregate
-    from flzoo.evaluate import find_results, load_results, write_comparison
+    from flzoo.report import find_results, load_results, write_comparison
 
     try:
         parsed = []

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flzoo.evaluate import nme
+from flzoo.metrics import nme
 from flzoo.paths import write_atomic
 from flzoo.train import checkpoint, run_folder
 from flzoo.train import recipe as recipes
