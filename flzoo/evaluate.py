@@ -51,13 +51,13 @@ def _input_size(landmarker):
 
 def _gt_crop_predict(landmarker, images, faces, size):
     """The paper's protocol: crop each face from its ground-truth landmarks with the crop the model was
-    trained with (``Landmarker.crop``: ``crop_square`` keyword arguments; flzoo's defaults when absent) and
+    trained with (``Landmarker.crop``, a ``CropProtocol``; the training defaults when absent) and
     predict; returns ``(N, 68, 2)`` photo coordinates and, when the landmarker scores its points
     (``predict_scored_with_matrices``), ``(confidence (N,), point_confidence (N, 68))``, else None."""
-    from flzoo.data.crop import crop_matrix, crop_square
+    from flzoo.data.crop import CropProtocol
 
-    crop = getattr(landmarker, "crop", None) or {}
-    matrices = np.stack([crop_matrix(*crop_square(f.points, **crop), size) for f in faces])
+    crop = getattr(landmarker, "crop", None) or CropProtocol()
+    matrices = np.stack([crop.matrix(f.points, size) for f in faces])
     scored = getattr(landmarker, "predict_scored_with_matrices", None)
     if scored is not None:
         res = scored(images, matrices)

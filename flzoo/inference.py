@@ -3,7 +3,7 @@
 ``Landmarker.predict_with_matrices`` is the one place where predictions return from the crop to the photo.
 ``Landmarker.predict`` adds detection (or user boxes) and the refinement pass: the first crop comes from a face
 box, which is not what the model was trained on, so each face is cropped again from its predicted landmarks
-with the training crop protocol (``flzoo.data.crop.crop_square``) and predicted once more.
+with the training crop protocol (``flzoo.data.crop.CropProtocol``) and predicted once more.
 """
 
 from pathlib import Path
@@ -13,7 +13,6 @@ import numpy as np
 from flzoo.detect import DEFAULT_DETECTOR
 from flzoo.landmarks import MIRROR, NUM_POINTS
 
-DEFAULT_CROP = {"scale": 1.3, "centre": "box"}  # the training crop protocol (flzoo.data.crop.crop_square)
 # A refined crop whose side differs from the first one by more than this factor means the first pass failed
 # (no face in the box, or an untrained model): the first-pass points are kept rather than chasing noise.
 MAX_REFINE_CHANGE = 3.0
@@ -59,35 +58,6 @@ def read_image(image, where=None):
     return np.ascontiguousarray(arr)
 
 
-def check_crop(crop, where):
-    """A crop override (``{"scale": float > 0, "centre": "box" | "centroid"}``, both keys optional; ``None`` ->
-    ``{}``) checked and normalised; ``ValueError`` naming ``where`` (e.g. the config file) otherwise."""
-    from flzoo.data.crop import CENTRES
-
-    if crop is None:
-        return {}
-    if not isinstance(crop, dict):
-        raise ValueError(f"{where}: expected an object {{\"scale\": float > 0, \"centre\": \"box\" | "
-                         f"\"centroid\"}}, got {crop!r}")
-    unknown = sorted(set(crop) - set(DEFAULT_CROP))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; expected 'scale' and/or "
-                         f"'centre'")
-    out = {}
-    if "scale" in crop:
-        scale = crop["scale"]
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not np.isfinite(scale) or scale <= 0:
-            raise ValueError(f"{where}: 'scale' must be a number > 0 (the crop side over the landmark box side, "
-                             f"1.3 in training), got {scale!r}")
-        out["scale"] = float(scale)
-    if "centre" in crop:
-        if crop["centre"] not in CENTRES:
-            raise ValueError(f"{where}: 'centre' must be one of {', '.join(map(repr, CENTRES))}, "
-                             f"got {crop['centre']!r}")
-        out["centre"] = crop["centre"]
-    return out
-
-
 def resolve_folder(name_or_path):
     """A local model folder from a registry name (``hybrid_disc.lite``, a bare variant name for its best model,
     None for the default), a folder path or ``hf://ORG/NAME[@REVISION]``."""
@@ -118,6 +88,7 @@ def load(name_or_path=None, detector=DEFAULT_DETECTOR, refine=True, batch_size=3
     ``runtime``: ``"auto"`` (the fastest installed runtime verified for this model: LiteRT, ONNX Runtime, else
     Keras), ``"keras"``, ``"litert"`` or ``"onnx"`` (``flzoo.export.runtime_model``); ``threads``: CPU threads
     of that runtime (default ``min(4, CPUs)``)."""
+    from flzoo.data.crop import CropProtocol
     from flzoo.export import runtime_model
     from flzoo.registry import canonical_name, is_name
     from flzoo.weights import CONFIG_FILE, load_model
@@ -128,7 +99,8 @@ def load(name_or_path=None, detector=DEFAULT_DETECTOR, refine=True, batch_size=3
     folder = resolve_folder(spec)
     model = load_model(folder)
     # checked here too, where the file is known, so that a bad value names it
-    check_crop((getattr(model, "flzoo_config", None) or {}).get("crop"), f"{folder / CONFIG_FILE}: field 'crop'")
+    CropProtocol().updated((getattr(model, "flzoo_config", None) or {}).get("crop"),
+                           f"{folder / CONFIG_FILE}: field 'crop'")
     model = runtime_model(model, folder, runtime, threads=threads)
     return Landmarker(model, detector=detector, refine=refine, batch_size=batch_size, name=str(spec), flip=flip)
 
@@ -137,8 +109,8 @@ class Landmarker:
     """A ``LandmarkModel`` with a face detector: photos in, 68 points per face out (photo pixels).
 
     ``refine``: ``True``/``1`` = one re-crop pass from the predicted points (default), ``0``/``False`` = none,
-    ``n`` = n passes. ``crop``: ``{"scale", "centre"}`` overriding the crop protocol (default: the model's
-    ``config.json`` field ``crop`` if any, else the training protocol ``DEFAULT_CROP``). ``flip``: also predict
+    ``n`` = n passes. ``crop``: ``{"scale", "centre"}`` overriding the crop protocol (``self.crop``, a
+    ``flzoo.data.crop.CropProtocol``: the model's ``config.json`` field ``crop``, else the training defaults). ``flip``: also predict
     the mirrored crop and average the two (points relabelled with ``MIRROR``)."""
 
     def __init__(self, model, detector=DEFAULT_DETECTOR, refine=True, batch_size=32, name=None, crop=None, flip=False):
@@ -157,9 +129,11 @@ class Landmarker:
             raise ValueError(f"flip={flip!r}: expected True or False")
         self.flip = flip
         self.name = name or getattr(model, "name", "model")
+        from flzoo.data.crop import CropProtocol
+
         cfg = getattr(model, "flzoo_config", None) or {}
-        self.crop = {**DEFAULT_CROP, **check_crop(cfg.get("crop"), "the model's config.json: field 'crop'"),
-                     **check_crop(crop, "crop")}
+        self.crop = CropProtocol().updated(cfg.get("crop"), "the model's config.json: field 'crop'").updated(
+            crop, "crop")
 
     @property
     def runtime(self):
@@ -279,19 +253,17 @@ class Landmarker:
 
     def box_matrix(self, box):
         """Photo -> crop matrix for a landmark-box estimate ``(x0, y0, x1, y1)``, with the training protocol."""
-        from flzoo.data.crop import crop_matrix, crop_square
-
         x0, y0, x1, y1 = box
-        return crop_matrix(*crop_square(np.array([[x0, y0], [x1, y1]]), **self.crop), self.input_size)
+        return self.crop.matrix(np.array([[x0, y0], [x1, y1]]), self.input_size)
 
     def _refined_matrix(self, points, previous):
         """The training crop from predicted points, or ``None`` when the points cannot define a sane crop."""
-        from flzoo.data.crop import crop_matrix, crop_square, matrix_scale
+        from flzoo.data.crop import matrix_scale
 
         if not np.all(np.isfinite(points)):
             return None
         try:
-            m = crop_matrix(*crop_square(points, **self.crop), self.input_size)
+            m = self.crop.matrix(points, self.input_size)
         except ValueError:  # all points on one spot
             return None
         change = matrix_scale(m) / matrix_scale(previous)
@@ -381,4 +353,4 @@ class Landmarker:
         return out
 
 
-__all__ = ["load", "Landmarker", "read_image", "resolve_folder", "check_crop", "DEFAULT_CROP"]
+__all__ = ["load", "Landmarker", "read_image", "resolve_folder"]

@@ -83,3 +83,28 @@ def test_warp_outside_photo_is_black_and_scale_is_reported():
     assert matrix_scale(crop_matrix(0, 0, 64.0, 128, scale=0.5)) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="RGB uint8"):
         warp(image.astype(np.float32), m, 32)
+
+
+def test_the_crop_protocol_is_the_training_crop_and_refuses_bad_fields():
+    from flzoo.data.crop import CropProtocol
+
+    pts = np.array([[10.0, 20.0], [50.0, 80.0], [30.0, 40.0]])
+    protocol = CropProtocol()
+    assert protocol.to_config() == {"scale": 1.3, "centre": "box"}
+    np.testing.assert_array_equal(protocol.matrix(pts, 64), crop_matrix(*crop_square(pts), 64))
+    assert protocol.updated({"centre": "centroid"}, "x") == CropProtocol(1.3, "centroid")
+    assert protocol.updated(None, "x") is protocol
+    for bad, why in [({"scale": 0}, "'scale' must be a number > 0"), ({"scale": True}, "'scale' must be"),
+                     ({"centre": "middle"}, "'centre' must be one of 'box', 'centroid'"),
+                     ({"size": 2}, "unknown key"), (1.3, "expected an object")]:
+        with pytest.raises(ValueError, match=f"config.json: field 'crop': .*{why}"):
+            protocol.updated(bad, "config.json: field 'crop'")
+
+
+def test_training_writes_the_recipe_s_crop_into_the_model_config():
+    """The crop a model was trained with travels with it: recipe keys data.crop_scale / data.crop_centre."""
+    from flzoo.train.loop import crop_protocol
+    from flzoo.train.recipe import resolve
+
+    recipe = resolve({"model": {"variant": "pwc"}, "data": {"crop_scale": 1.5, "crop_centre": "centroid"}})
+    assert crop_protocol(recipe).to_config() == {"scale": 1.5, "centre": "centroid"}

@@ -436,6 +436,7 @@ def test_crop_from_config_is_checked_and_applied(model_dir, tmp_path):
     import shutil
 
     import flzoo
+    from flzoo.data.crop import CropProtocol
     from flzoo.inference import Landmarker
 
     folder = tmp_path / "model"
@@ -448,11 +449,11 @@ def test_crop_from_config_is_checked_and_applied(model_dir, tmp_path):
         with pytest.raises(ValueError, match=rf"{re.escape(str(folder / 'config.json'))}: field 'crop': .*{why}"):
             flzoo.load(folder, detector=None)
     (folder / "config.json").write_text(json.dumps({**cfg, "crop": {"scale": 1.5}}))
-    assert flzoo.load(folder, detector=None).crop == {"scale": 1.5, "centre": "box"}
+    assert flzoo.load(folder, detector=None).crop == CropProtocol(1.5, "box")
     fake = ConstantModel(_ring(64, 0.7))
     fake.flzoo_config = {"crop": {"centre": "centroid"}}
-    assert Landmarker(fake, detector=None).crop == {"scale": 1.3, "centre": "centroid"}
-    assert Landmarker(fake, detector=None, crop={"scale": 2}).crop == {"scale": 2.0, "centre": "centroid"}
+    assert Landmarker(fake, detector=None).crop == CropProtocol(1.3, "centroid")
+    assert Landmarker(fake, detector=None, crop={"scale": 2}).crop == CropProtocol(2.0, "centroid")
     with pytest.raises(ValueError, match=r"crop: 'scale' must be a number > 0"):
         Landmarker(fake, detector=None, crop={"scale": -1})
     fake.flzoo_config = {"crop": {"scale": float("nan")}}

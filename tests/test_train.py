@@ -283,6 +283,7 @@ def _check_run(out, steps, variant):
     assert log and log[-1]["step"] == steps and all(np.isfinite(v) for v in log[-1]["losses"].values())
     config = json.loads((out / "best" / "config.json").read_text())
     assert config["build"]["variant"] == variant and (out / "best" / "model.safetensors").stat().st_size > 0
+    assert config["crop"] == {"scale": 1.3, "centre": "box"}  # the crop protocol travels with the model
     assert sorted(p.name for p in (out / "overlays").glob("*.png")) == ["val_00.png", "val_01.png"]
     return metrics
 

@@ -81,10 +81,11 @@ def show(path, output, augment, subset, count, size, columns, seed, centre):
     faces_shown = [chosen[i] for i in picks]
 
     from flzoo.data.augment import photometric
+    from flzoo.data.crop import CropProtocol
     from flzoo.data.pipeline import FaceBatches
 
     config = AugmentConfig(flip=True, photometric=0.2) if augment else None
-    batches = FaceBatches(faces_shown, size, 1, augment=config, seed=seed, centre=centre)
+    batches = FaceBatches(faces_shown, size, 1, augment=config, seed=seed, crop=CropProtocol(centre=centre))
     tiles, labels = [], []
     for i, face in enumerate(faces_shown):
         crop, points, params, _ = batches.sample(i)

@@ -7,6 +7,7 @@ exactly (float64, never rounded); its inverse brings predictions back to the pho
 """
 
 import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -78,6 +79,54 @@ def crop_matrix(cx, cy, side, size, angle_deg=0.0, scale=1.0, flip=False):
     mid = (size - 1) / 2.0  # the crop centre in pixel-centre coordinates
     offset = np.array([mid, mid]) - linear @ np.array([cx, cy], dtype=np.float64)
     return np.concatenate([linear, offset[:, None]], axis=1)
+
+
+@dataclass(frozen=True)
+class CropProtocol:
+    """How a face becomes a model's input: a square ``scale`` x the landmark box's longer side, centred on the
+    box midpoint (``"box"``) or the points' centroid (``"centroid"``), resampled to the model's input size.
+    Training writes it into the model's ``config.json`` (field ``crop``), and inference and evaluation crop
+    with what they read there, so a model is always fed the crops it was trained on."""
+
+    scale: float = 1.3
+    centre: str = "box"
+
+    def __post_init__(self):
+        scale = self.scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+            raise ValueError(f"'scale' must be a number > 0 (the crop side over the landmark box side, 1.3 in "
+                             f"training), got {scale!r}")
+        if self.centre not in CENTRES:
+            raise ValueError(f"'centre' must be one of {', '.join(map(repr, CENTRES))}, got {self.centre!r}")
+        object.__setattr__(self, "scale", float(scale))
+
+    def square(self, points):
+        """``(cx, cy, side)`` of the crop square around ``points`` (photo pixels)."""
+        return crop_square(points, self.scale, self.centre)
+
+    def matrix(self, points, size):
+        """The photo -> crop matrix of a ``size`` px crop around ``points`` (no augmentation)."""
+        return crop_matrix(*self.square(points), size)
+
+    def to_config(self):
+        return {"scale": self.scale, "centre": self.centre}
+
+    def updated(self, fields, where):
+        """This protocol with the fields of ``fields`` (None, or a dict with optional ``scale`` / ``centre``: a
+        config.json field or a user override) replaced; ``ValueError`` naming ``where`` when they are wrong."""
+        if fields is None:
+            return self
+        if not isinstance(fields, dict):
+            raise ValueError(f"{where}: expected an object {{\"scale\": float > 0, \"centre\": \"box\" | "
+                             f"\"centroid\"}}, got {fields!r}")
+        unknown = sorted(set(fields) - {"scale", "centre"})
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; expected 'scale' and/or "
+                             f"'centre'")
+        try:
+            return replace(self, **fields)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
 
 
 def invert(matrix):

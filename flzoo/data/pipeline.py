@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from flzoo.data.augment import AugmentConfig, AugmentParams, photometric
-from flzoo.data.crop import crop_matrix, crop_square, crop_to_map, resample_region, transform_points, warp_region
+from flzoo.data.crop import CropProtocol, crop_matrix, crop_to_map, resample_region, transform_points, warp_region
 from flzoo.data.datasets import load_image
 from flzoo.data.targets import TargetSpec, stack_targets
 from flzoo.landmarks import MIRROR
@@ -23,7 +23,7 @@ class FaceBatches(keras.utils.PyDataset):
     """Batches ``(x, y)``: ``x`` float32 ``(B, S, S, 3)`` RGB in [0, 255]; ``y["points"]`` float32
     ``(B, 68, 2)`` in input pixels; ``y["maps"]`` for map targets (see ``flzoo.data.targets``).
 
-    ``crop_scale`` / ``centre``: the crop protocol (``crop.crop_square``). ``workers`` etc. go to PyDataset.
+    ``crop``: the crop protocol (``crop.CropProtocol``). ``workers`` etc. go to PyDataset.
 
     Epochs: pass ``callbacks=[batches.epoch_callback()]`` to ``fit`` so each epoch's data is that of Keras's
     epoch number (also after ``fit(initial_epoch=e)``), or call ``set_epoch`` yourself. Without either, the
@@ -31,7 +31,7 @@ class FaceBatches(keras.utils.PyDataset):
     (TensorFlow also once before training), so only the callback makes runs comparable across backends."""
 
     def __init__(self, faces, input_size, batch_size, target=None, augment=None, shuffle=False, seed=0,
-                 crop_scale=1.3, centre="box", drop_remainder=False, **kwargs):
+                 crop=None, drop_remainder=False, **kwargs):
         super().__init__(**kwargs)
         self.faces = list(faces)
         if not self.faces:
@@ -55,10 +55,11 @@ class FaceBatches(keras.utils.PyDataset):
         if self.drop_remainder and len(self.faces) < self.batch_size:
             raise ValueError(f"FaceBatches: drop_remainder with {len(self.faces)} faces < batch_size "
                              f"{self.batch_size} leaves no batch")
+        self.crop = crop or CropProtocol()
         self.boxes = []
         for face in self.faces:
             try:
-                self.boxes.append(crop_square(face.points, crop_scale, centre))
+                self.boxes.append(self.crop.square(face.points))
             except ValueError as err:
                 raise ValueError(f"{face.image_path}: {err}") from None
         self._cache = {}

@@ -198,6 +198,13 @@ def build_model(recipe):
 # ------------------------------------------------------------------ validation, overlays
 
 
+def crop_protocol(recipe):
+    """The recipe's crop protocol, which ``best/config.json`` records for inference (field ``crop``)."""
+    from flzoo.data.crop import CropProtocol
+
+    return CropProtocol(recipe["data"]["crop_scale"], recipe["data"]["crop_centre"])
+
+
 def validate(model, batches, batch_size):
     """``(per-face NME array, first predictions)`` over the validation batches (no augmentation).
 
@@ -306,10 +313,11 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
                 packed.check_fits(data_root, size, augment, subset)
         except ValueError as err:
             raise RunError(str(err)) from None
+    crop = crop_protocol(recipe)
     train_batches = FaceBatches(train_faces, size, bs, target=model.target_spec, augment=augment, shuffle=True,
-                                seed=recipe["seed"], drop_remainder=True)
+                                seed=recipe["seed"], drop_remainder=True, crop=crop)
     val_batches = FaceBatches(val_faces, size, bs, target=model.target_spec, augment=None, shuffle=False,
-                              seed=recipe["seed"])
+                              seed=recipe["seed"], crop=crop)
     data_id = {"train_faces": len(train_faces), "val_faces": len(val_faces),
                "steps_per_epoch": len(train_batches),
                "first_faces": [str(f.image_path.name) for f in train_faces[:3]]}
@@ -452,7 +460,8 @@ def _validate_and_log(model, recipe, out, step, state, val_batches, started, n_d
     val_nme = float(errors.mean())
     if record_validation(state, step, val_nme, recipe["train"]["patience"]):
         run_folder.save_best(model, out, {"metrics": {"val_nme": val_nme, "step": step},
-                               "training": {"recipe": recipe["name"], "run": str(out.resolve())}})
+                                          "crop": crop_protocol(recipe).to_config(),
+                                          "training": {"recipe": recipe["name"], "run": str(out.resolve())}})
         if recipe["output"]["overlays"]:
             write_overlays(out / "overlays", val_batches, preds, recipe["output"]["overlays"], step, val_nme)
     losses = {k: v / max(1, state["loss_steps"]) for k, v in state["loss_sums"].items()}

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 # Training may only read the paper's training subsets: validation is carved from them (never a test set).
+from flzoo.data.crop import CENTRES
 from flzoo.data.datasets import TRAIN_SUBSETS
 from flzoo.models import BACKBONES, VARIANTS
 from flzoo.models.backbones import BACKBONES as BACKBONE_TABLE
@@ -57,6 +58,10 @@ SCHEMA = {
     "data.subsets": Key("list", list(TRAIN_SUBSETS), "training subsets", choices=TRAIN_SUBSETS),
     "data.val_fraction": Key("float", 0.1, "share of training photos held out for validation",
                              min=0.0, max=0.5, min_open=True),
+    "data.crop_scale": Key("float", 1.3, "crop side over the landmark box's longer side (the crop protocol, "
+                           "saved in the model's config.json for inference)", min=0.0, min_open=True),
+    "data.crop_centre": Key("str", "box", "crop centre: the landmark box midpoint or the points' centroid",
+                            choices=CENTRES),
     "data.max_faces": Key("int", None, "use at most this many training faces (smoke runs)", min=1, nullable=True),
     "data.max_val_faces": Key("int", None, "validate on at most this many faces", min=1, nullable=True),
     "augment.enabled": Key("bool", True, "augment training crops (per sample)"),
