@@ -31,6 +31,7 @@ if keras.backend.backend() == "tensorflow":
 from keras import ops
 from tiny_models import tiny_model, toy_batch
 
+keras.utils.set_random_seed(0)  # the initial weights (the other backends load TensorFlow's)
 model = tiny_model({variant!r})
 init = {init!r}
 if {load}:
@@ -78,6 +79,7 @@ def runs(tmp_path_factory):
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_adversarial_step_trains_both_networks(runs, backend):
     run = runs[backend]
@@ -91,16 +93,19 @@ def test_adversarial_step_trains_both_networks(runs, backend):
     assert run["disc_iterations"] == STEPS and run["det_iterations"] == 2 * STEPS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_discriminator_learns_to_tell_predictions_from_ground_truth(runs, backend):
     """Untrained predictions are far from face shapes: the discriminator (minimising its loss, not its
     negative as in the released code) must get better at telling them from ground truth."""
     first, last = runs[backend]["history"][0], runs[backend]["history"][-1]
     assert last["disc_loss"] < first["disc_loss"] - 0.1, (first, last)
-    assert last["disc_acc"] > first["disc_acc"], (first, last)
+    # accuracy may start at 1 already (untrained shapes are easy to tell); it must not fall, and ends >= 0.9
+    assert last["disc_acc"] >= first["disc_acc"], (first, last)
     assert last["disc_acc"] >= 0.9, last
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS[1:])
 def test_backends_agree_from_identical_weights(runs, backend):
     ref, other = runs[BACKENDS[0]], runs[backend]

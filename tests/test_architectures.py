@@ -255,6 +255,7 @@ def _inputs(name, net, rng):
     return rng.uniform(0, 255 if name != "disc" else 1, (2,) + tuple(net.input_shape[1:])).astype("float32")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_networks_give_the_same_outputs_on_every_backend(backend, on_backend, tmp_path):
     rng = np.random.default_rng(4)

@@ -150,6 +150,7 @@ def _cases(photo, tiny_model, broken, tmp):
     ]
 
 
+@pytest.mark.slow
 def test_the_cli_over_a_table_of_bad_inputs(photo, tiny_model, broken_models, tmp_path):
     for argv, words in _cases(photo, tiny_model, broken_models, tmp_path):
         code, text = run(*argv)

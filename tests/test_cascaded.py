@@ -252,6 +252,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_runs_on_other_backends(on_backend, backend):
     result = on_backend(backend, BACKEND_CODE)

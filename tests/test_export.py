@@ -132,6 +132,7 @@ def test_export_errors_name_the_problem(model_dir, tmp_path):
     assert result.exit_code == 2 and "'no-such-model' is not in the flzoo registry" in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backbone", ["mobilenet_v2", "efficientnet_lite0"])
 def test_imagenet_backbones_export_to_onnx_and_litert(backbone, tmp_path):
     """The ImageNet networks' layer names (PyTorch module names) are valid in exported graphs, and the exports

@@ -159,6 +159,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_plain_fit_on_other_backends(on_backend, backend):
     result = on_backend(backend, FIT_CODE.format(tests=str(TESTS)))

@@ -88,7 +88,12 @@ def test_list_shows_the_registry():
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert lines[0].split() == ["name", "also", "tag", "backbone", "input", "params", "NME", "weights"]
-    assert any(line.split()[:3] == ["hybrid_disc.lite", "hybrid_disc,", "(default)"] for line in lines)
+    from flzoo.registry import default_name, index
+
+    default = default_name()
+    variant = default.split(".")[0]
+    assert index()["best"][variant] == default
+    assert any(line.split()[:3] == [default, f"{variant},", "(default)"] for line in lines)
     assert any(line.split()[:2] == ["pwc.lite", "pwc"] for line in lines)
     from flzoo.registry import table
 

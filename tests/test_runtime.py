@@ -41,6 +41,7 @@ def test_onnx_gives_keras_points_and_auto_picks_a_verified_runtime(astronaut):
     assert flzoo.load(detector=None).runtime == "litert"  # auto: the fastest, verified
 
 
+@pytest.mark.slow
 def test_the_cache_is_keyed_by_the_weights_and_never_trusted_unverified(tmp_path, astronaut, monkeypatch):
     import flzoo
 

@@ -169,6 +169,7 @@ def test_refuses_incompatible_version_and_broken_files(saved, tmp_path):
         load_model(tmp_path / "nowhere")
 
 
+@pytest.mark.slow
 def test_a_tensorflow_file_loads_on_jax_with_the_same_network_outputs(saved, on_backend):
     """The keys survive a new process and another backend. Raw network outputs are compared (the
     decoded points of random weights sit on near-ties that float rounding may flip)."""
