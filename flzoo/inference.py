@@ -110,8 +110,8 @@ class Landmarker:
 
     ``refine``: ``True``/``1`` = one re-crop pass from the predicted points (default), ``0``/``False`` = none,
     ``n`` = n passes. ``crop``: ``{"scale", "centre"}`` overriding the crop protocol (``self.crop``, a
-    ``flzoo.data.crop.CropProtocol``: the model's ``config.json`` field ``crop``, else the training defaults). ``flip``: also predict
-    the mirrored crop and average the two (points relabelled with ``MIRROR``)."""
+    ``flzoo.data.crop.CropProtocol``: the model's ``config.json`` field ``crop``, else the training defaults).
+    ``flip``: also predict the mirrored crop and average the two (points relabelled with ``MIRROR``)."""
 
     def __init__(self, model, detector=DEFAULT_DETECTOR, refine=True, batch_size=32, name=None, crop=None, flip=False):
         from flzoo.detect import get_detector

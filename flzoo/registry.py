@@ -184,5 +184,6 @@ def is_name(text):
     return text in known_names()
 
 
-__all__ = ["Entry", "table", "index", "default_name", "canonical_name", "known_names", "get_entry", "list_models", "resolve",
+__all__ = ["Entry", "table", "index", "default_name", "canonical_name", "known_names", "get_entry", "list_models",
+           "resolve",
            "describe", "source", "is_available", "is_name", "BUNDLED_DIR"]

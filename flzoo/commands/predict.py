@@ -196,7 +196,8 @@ def predict(photos, model, output, out_dir, json_path, refine, batch_size, flip,
         if len(photos) > 1:
             raise click.UsageError(f"a video is predicted on its own; got {len(photos)} inputs")
         predict_video(photos[0], model, output, out_dir, json_path, refine, flip, runtime,
-                      get_detector_option(detector), {"smooth": smooth, "min_cutoff": min_cutoff, "beta": beta, "detect_every": detect_every,
+                      get_detector_option(detector),
+                      {"smooth": smooth, "min_cutoff": min_cutoff, "beta": beta, "detect_every": detect_every,
                        "min_confidence": min_confidence})
         return
 

@@ -6,8 +6,8 @@ variant's loss and reports each term as a metric. ``pwc_disc`` / ``hybrid_disc``
 1 then 2), each with its own optimizer (a ``keras.optimizers.MultiOptimizer`` built in ``compile`` so that JAX
 carries both in its state). The step body is written once in ``keras.ops``; only taking gradients differs per
 backend (``flzoo.models.gradients``). Batch-norm statistics move once per detector update: the extra detector
-forward that feeds the discriminator update and the discriminator forward inside a detector update run in a scratch
-``keras.StatelessScope`` whose state updates are discarded.
+forward that feeds the discriminator update and the discriminator forward inside a detector update run in a
+scratch ``keras.StatelessScope`` whose state updates are discarded.
 """
 
 import numpy as np
@@ -15,11 +15,11 @@ import keras
 from keras import ops
 
 from flzoo import losses
+from flzoo.landmarks import NUM_POINTS
 from flzoo.models import decoding as _dec
 from flzoo.models import gradients
-
-from flzoo.landmarks import NUM_POINTS
 from flzoo.models.variants import ADVERSARIAL_TERMS, VARIANTS
+
 # Gaussian target sigma: the paper's 3 px at 224 input, scaled to the map; below ~1 cell a Gaussian is too
 # coarsely sampled for sub-pixel decoding, hence the floor.
 PAPER_SIGMA, PAPER_SIZE, MIN_SIGMA = 3.0, 224, 1.0
