@@ -18,12 +18,12 @@ split's validation faces (``tools/confidence_study.py``, figures in docs/confide
 import numpy as np
 
 from flzoo.landmarks import NUM_POINTS, OUTER_EYE_CORNERS
+from flzoo.metrics import THRESHOLD
 
 WINDOW_RADIUS = 1  # map cells around the peak whose mass is the point confidence
 # Flip disagreement (outer-eye-corner units) at which the flip confidence is 1/e: NME 0.08 is the failure line,
 # and a face whose two predictions disagree by that much is rarely right.
 FLIP_TAU = 0.08
-FAIL_NME = 0.08  # a face with NME above this is a failure (the paper's FR@0.08)
 
 
 # ---- inside the graph (keras.ops) --------------------------------------------------------------------------
@@ -209,7 +209,7 @@ def confident_nme(nmes, confidence, keep=0.9):
     return float(nmes[order[:n]].mean())
 
 
-def confidence_summary(nmes, confidence, threshold=FAIL_NME):
+def confidence_summary(nmes, confidence, threshold=THRESHOLD):
     """results.json fields: AUROC of the face confidence for failure (NME > ``threshold``) and the NME of the
     most confident 90% of faces. Faces without a confidence (or NME) are left out."""
     pairs = [(e, c) for e, c in zip(nmes, confidence) if e is not None and c is not None and np.isfinite(e)]
@@ -220,4 +220,4 @@ def confidence_summary(nmes, confidence, threshold=FAIL_NME):
 
 __all__ = ["map_point_confidence", "scored_model", "predict_scored", "has_maps", "flip_disagreement",
            "flip_confidence", "ShapeJudge", "shape_judge", "face_confidence", "auroc", "confident_nme",
-           "confidence_summary", "WINDOW_RADIUS", "FLIP_TAU", "FAIL_NME"]
+           "confidence_summary", "WINDOW_RADIUS", "FLIP_TAU"]

@@ -51,7 +51,7 @@ class OneEuroFilter:
         # one speed per point (its x and y together), so a point's two coordinates share a cutoff
         speed = np.linalg.norm(self.dx, axis=-1, keepdims=True) if x.ndim > 1 else np.abs(self.dx)
         cutoff = self.min_cutoff + self.beta * speed
-        a = 1.0 / (1.0 + 1.0 / (2 * math.pi * cutoff * dt))
+        a = _alpha(cutoff, dt)  # per point: cutoff is an array
         self.x = self.x + a * (x - self.x)
         return self.x.copy()
 

@@ -95,6 +95,7 @@ def run(lm, faces, boxes, dets):
 def main():
     import flzoo
     from flzoo.confidence import auroc, confident_nme
+    from flzoo.metrics import THRESHOLD
     from flzoo.paths import default_data_root
     from flzoo.registry import table
 
@@ -121,7 +122,7 @@ def main():
                 rows = run(lm, faces, boxes, dets.get(set_name))
                 all_rows[f"{model}/{set_name}/{boxes}"] = rows
                 e = np.array([r["nme"] for r in rows])
-                failed = e > 0.08
+                failed = e > THRESHOLD
                 cells = []
                 for key in ["mean", "p10", "flip", "D", "sqrt(mean*D)", "sqrt(mean*flip)", "chosen"]:
                     if key in rows[0]:
