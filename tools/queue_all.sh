@@ -7,7 +7,7 @@
 set -u
 cd "$(dirname "$0")/.."
 runs="${1:?usage: tools/queue_all.sh RUNS_DIR}"
-bash tools/train_queue.sh "$runs/zoo" recipes/mnv2/{hybrid_disc,hybrid,pwc_disc,pwc,distribution,heatmap_reg,direct}.yaml
+bash tools/train_queue.sh "$runs/zoo" recipes/mnv2/{hybrid,hybrid_disc,pwc,pwc_disc,distribution,heatmap_reg,direct}.yaml
 seeds=()
 for variant in pwc pwc_disc hybrid hybrid_disc; do
   for seed in 1 2; do seeds+=("recipes/lite/$variant.yaml:seed=$seed"); done
