@@ -104,10 +104,8 @@ def render_aggregate(runs, pairs=()):
     return "\n".join(lines) + "\n"
 
 
-def write_aggregate(run_paths, out_dir, pairs=()):
-    from flzoo.report import load_results
-
-    runs = [(str(p), load_results(p)) for p in run_paths]
+def write_aggregate(runs, out_dir, pairs=()):
+    """Write ``aggregate.md`` for ``runs`` = ``[(path, load_results(path)), ...]``; returns the Markdown."""
     text = render_aggregate(runs, pairs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -131,9 +131,6 @@ def _threads():
     return max(1, min(4, os.cpu_count() or 1))
 
 
-RUNNERS = {}  # runtime -> runner(path, threads) returning a function crops -> points
-
-
 def litert_interpreter(path, threads=None):
     """A ``tf.lite.Interpreter`` for a ``.tflite`` file, tensors allocated, its start-up notices hidden."""
     import tensorflow as tf
@@ -180,7 +177,8 @@ def onnx_runner(path, threads=None):
     return lambda x: session.run(None, {name: x})[0]
 
 
-RUNNERS.update(litert=litert_runner, onnx=onnx_runner)
+# runtime -> runner(path, threads) returning a function crops -> points (ExportedModel looks it up when called)
+RUNNERS = {"litert": litert_runner, "onnx": onnx_runner}
 
 
 def runtime_model(model, folder, runtime="auto", log=None, threads=None):

@@ -88,19 +88,15 @@ def load(name_or_path=None, detector=DEFAULT_DETECTOR, refine=True, batch_size=3
     ``runtime``: ``"auto"`` (the fastest installed runtime verified for this model: LiteRT, ONNX Runtime, else
     Keras), ``"keras"``, ``"litert"`` or ``"onnx"`` (``flzoo.export.runtime_model``); ``threads``: CPU threads
     of that runtime (default ``min(4, CPUs)``)."""
-    from flzoo.data.crop import CropProtocol
     from flzoo.export import runtime_model
     from flzoo.registry import canonical_name, is_name
-    from flzoo.weights import CONFIG_FILE, load_model
+    from flzoo.weights import load_model
 
     spec = name_or_path
     if spec is None or (isinstance(spec, str) and is_name(spec) and not Path(spec).exists()):
         spec = canonical_name(spec)  # the Landmarker is named after the entry it loaded: hybrid_disc.lite
     folder = resolve_folder(spec)
     model = load_model(folder)
-    # checked here too, where the file is known, so that a bad value names it
-    CropProtocol().updated((getattr(model, "flzoo_config", None) or {}).get("crop"),
-                           f"{folder / CONFIG_FILE}: field 'crop'")
     model = runtime_model(model, folder, runtime, threads=threads)
     return Landmarker(model, detector=detector, refine=refine, batch_size=batch_size, name=str(spec), flip=flip)
 
@@ -189,32 +185,30 @@ class Landmarker:
         return np.stack([warp(read_image(img, f"image {i}"), m, self.input_size)
                          for i, (img, m) in enumerate(zip(images, matrices))]).astype(np.float32)
 
-    def _mirrored(self, crops):
-        """Points (and map confidences) predicted on the mirrored crops, relabelled and mapped back to the
-        unmirrored crop frame."""
+    def _pass(self, crops):
+        """One network pass: crop points (N, 68, 2) float64 and, for map variants, their point confidences
+        (N, 68) from the same output (else None)."""
         from flzoo.confidence import has_maps, predict_scored
-
-        flipped = np.ascontiguousarray(crops[:, :, ::-1])
-        if has_maps(self.model):
-            points, conf = predict_scored(self.model, flipped, self.batch_size)
-            conf = np.asarray(conf, np.float64)[:, MIRROR]
-        else:
-            points, conf = self.model.predict_points(flipped, batch_size=self.batch_size), None
-        points = np.asarray(points, np.float64)[:, MIRROR]
-        points[..., 0] = self.input_size - 1 - points[..., 0]  # pixel centres at integers: x -> S - 1 - x
-        return points, conf
-
-    def _network(self, crops):
-        """``(crop points (N, 68, 2) float64, point confidence (N, 68) or None, flip disagreement (N, 68) or
-        None)``: one pass (two with flip). Map variants score their points from the same output."""
-        from flzoo.confidence import flip_confidence, flip_disagreement, has_maps, predict_scored
 
         if has_maps(self.model):
             points, conf = predict_scored(self.model, crops, self.batch_size)
-            conf = np.asarray(conf, np.float64)
-        else:
-            points, conf = self.model.predict_points(crops, batch_size=self.batch_size), None
-        points, disagreement = np.asarray(points, np.float64), None
+            return np.asarray(points, np.float64), np.asarray(conf, np.float64)
+        return np.asarray(self.model.predict_points(crops, batch_size=self.batch_size), np.float64), None
+
+    def _mirrored(self, crops):
+        """``_pass`` on the mirrored crops, relabelled and mapped back to the unmirrored crop frame."""
+        points, conf = self._pass(np.ascontiguousarray(crops[:, :, ::-1]))
+        points = points[:, MIRROR]
+        points[..., 0] = self.input_size - 1 - points[..., 0]  # pixel centres at integers: x -> S - 1 - x
+        return points, None if conf is None else conf[:, MIRROR]
+
+    def _network(self, crops):
+        """``(crop points (N, 68, 2) float64, point confidence (N, 68) or None, flip disagreement (N, 68) or
+        None)``: one pass (two with flip)."""
+        from flzoo.confidence import flip_confidence, flip_disagreement
+
+        points, conf = self._pass(crops)
+        disagreement = None
         if self.flip:
             mirrored, mirrored_conf = self._mirrored(crops)
             disagreement = flip_disagreement(points, mirrored)

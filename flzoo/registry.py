@@ -8,7 +8,9 @@ such as ``hybrid_disc`` means), the default variant (``flzoo.load()``), and mode
 Hub at a pinned revision. Listing never downloads.
 """
 
+import copy
 import fnmatch
+import functools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,6 +37,18 @@ class Entry:
 
 
 def _read_json(path):
+    """A registry file's object. One ``flzoo.load`` asks for the same files several times (name checks, then the
+    entry, then its description): each is parsed once per version on disk (path, mtime, size), and callers get
+    their own copy."""
+    try:
+        stat = Path(path).stat()
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read the registry file ({err})") from None
+    return copy.deepcopy(_parse_json(str(path), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_json(path, mtime_ns, size):
     try:
         value = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

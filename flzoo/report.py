@@ -239,10 +239,9 @@ def find_results(path):
     return found
 
 
-def write_comparison(run_paths, out_dir):
+def write_comparison(runs, out_dir):
     """Write ``comparison.md``, ``ced_68.png`` (every model, all faces: the paper's Figure 9) and
-    ``ced_eyes.png`` into ``out_dir``; returns the Markdown."""
-    runs = [(str(p), load_results(p)) for p in run_paths]
+    ``ced_eyes.png`` into ``out_dir`` for ``runs`` = ``[(path, load_results(path)), ...]``; returns the Markdown."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     text = render_comparison(runs)

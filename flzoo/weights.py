@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flzoo.data.crop import CropProtocol
 from flzoo.landmarks import NUM_POINTS
 from flzoo.version import __version__
 
@@ -133,6 +134,7 @@ def read_config(folder):
         raise ValueError(f"{path}: field 'build' must be the build() kwargs with a 'variant', "
                          f"got {config['build']!r}")
     check_version(config["flzoo_version"], path)
+    CropProtocol().updated(config.get("crop"), f"{path}: field 'crop'")  # a bad crop names this file
     return config
 
 

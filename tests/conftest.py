@@ -3,10 +3,15 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from flzoo.paths import default_data_root
+
+# The shared test helpers (tiny_models, data_fakes, eval_doubles, hub_server) live here, beside this conftest, which
+# puts this folder on sys.path for the test modules in the subfolders; ``run_on_backend`` puts it on PYTHONPATH.
+HELPERS = Path(__file__).parent
 
 
 def pytest_configure(config):
@@ -44,12 +49,14 @@ def backend_available(backend):
 
 
 def run_on_backend(backend, code, timeout=600):
-    """Run ``code`` in a fresh interpreter with KERAS_BACKEND=backend; the code must print one JSON line last.
+    """Run ``code`` in a fresh interpreter with KERAS_BACKEND=backend and the helpers importable; the code must
+    print one JSON line last.
 
     Keras fixes its backend at import, so each backend needs its own process."""
     if not backend_available(backend):
         pytest.skip(f"Keras backend {backend!r} is not installed (pip install 'flzoo[{backend}]')")
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    path = os.pathsep.join(filter(None, [str(HELPERS), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=path)
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         env=env, capture_output=True, text=True, timeout=timeout,

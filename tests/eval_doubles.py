@@ -1,4 +1,4 @@
-"""Shared by tests/test_evaluate.py and tests/test_eval_cli.py: a tiny on-disk 300-W layout and a deterministic
+"""Shared by tests/test_evaluate.py and tests/commands/test_eval_cli.py: a tiny on-disk 300-W layout and a deterministic
 Landmarker double whose every NME is hand-computable."""
 
 import math

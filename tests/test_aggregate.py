@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from flzoo.aggregate import configuration, mean_std, paired_difference, render_aggregate
+from flzoo.aggregate import configuration, mean_std, paired_difference
 from flzoo.cli import main
 
 

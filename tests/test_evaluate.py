@@ -224,7 +224,7 @@ def test_compare_marks_best_per_row(tmp_path):
         folder.mkdir()
         (folder / "results.json").write_text(json.dumps(_fake_results(model, nmes)))
         paths.append(folder)
-    text = report.write_comparison(paths, tmp_path / "cmp")
+    text = report.write_comparison([(str(p), report.load_results(p)) for p in paths], tmp_path / "cmp")
     nme_table = text.split("## NME, 68 points")[1].split("##")[0]
     assert "| set | pwc/best | hybrid_disc |" in nme_table
     assert "| Helen | 0.0500 | **0.0400** |" in nme_table
@@ -242,7 +242,8 @@ def test_compare_marks_best_per_row(tmp_path):
 
     # a run without IBUG: an empty cell, and a warning that the Total rows mix different test sets
     (tmp_path / "run2.json").write_text(json.dumps(_fake_results("dlib", {"helen_test": 0.03})))
-    text = report.write_comparison(paths + [tmp_path / "run2.json"], tmp_path / "cmp2")
+    paths.append(tmp_path / "run2.json")
+    text = report.write_comparison([(str(p), report.load_results(p)) for p in paths], tmp_path / "cmp2")
     assert "| IBUG | **0.0900** | 0.1000 | – |" in text
     assert "| Helen | 0.0500 | 0.0400 | **0.0300** |" in text
     assert "Total rows are not comparable" in text

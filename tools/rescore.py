@@ -8,7 +8,6 @@ compare with papers that report AUC@0.1). Faces are matched by image path: the a
 ``--data`` (default: the results' ``data`` field, else $FLZOO_300W or ../shared/data/300w)."""
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

@@ -128,11 +128,10 @@ def compare(runs, out, pairs):
             if len(names) != 2 or not all(names):
                 raise ValueError(f"--paired {pair!r}: expected two configuration names A,B")
             parsed.append(tuple(names))
-        files = [f for run in runs for f in find_results(run)]
-        text = write_comparison(files, out)
-        grouped = group_runs([(f, load_results(f)) for f in files])
-        if parsed or any(len(v) > 1 for v in grouped.values()):
-            text += "\n" + write_aggregate(files, out, parsed)
+        loaded = [(str(f), load_results(f)) for run in runs for f in find_results(run)]
+        text = write_comparison(loaded, out)
+        if parsed or any(len(v) > 1 for v in group_runs(loaded).values()):
+            text += "\n" + write_aggregate(loaded, out, parsed)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(text)

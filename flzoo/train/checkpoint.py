@@ -241,5 +241,5 @@ def load_newest(folder, model, require=(), log=print):
             reasons.append(f"{path.name}: {err}")
     if found:
         raise RunError(f"no readable checkpoint in {folder} (" + "; ".join(reasons) + "); expected at least one "
-                       f"intact step_* folder. Remove the damaged folders to restart the run from step 0")
+                       "intact step_* folder. Remove the damaged folders to restart the run from step 0")
     return None, None

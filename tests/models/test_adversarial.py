@@ -4,12 +4,10 @@ One subprocess per backend (Keras fixes its backend at import). TensorFlow runs 
 weights; JAX and PyTorch load them, so all three start identical and must give the same losses and weights.
 """
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-TESTS = Path(__file__).parent
 BACKENDS = ("tensorflow", "jax", "torch")
 STEPS = 6
 # float32 on CPU: the backends' kernels differ in summation order. Measured over the six steps: losses within
@@ -23,7 +21,6 @@ CODE = """
 import json, os, sys
 os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
 import numpy as np
-sys.path.insert(0, {tests!r})
 import keras
 if keras.backend.backend() == "tensorflow":
     import tensorflow as tf
@@ -72,7 +69,7 @@ def runs(tmp_path_factory):
     init = str(tmp / "init.npz")
     results = {}
     for backend in BACKENDS:
-        code = CODE.format(tests=str(TESTS), variant="hybrid_disc", init=init, load=backend != BACKENDS[0],
+        code = CODE.format(variant="hybrid_disc", init=init, load=backend != BACKENDS[0],
                            steps=STEPS, final=str(tmp / f"final_{backend}.npz"))
         results[backend] = run_on_backend(backend, code)
         results[backend]["final"] = np.load(tmp / f"final_{backend}.npz")

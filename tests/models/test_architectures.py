@@ -12,6 +12,7 @@ keras = pytest.importorskip("keras")
 
 from flzoo.models import VARIANTS, build_network  # noqa: E402
 from flzoo.models.backbones import BACKBONES as BACKBONE_TABLE  # noqa: E402
+from flzoo.paths import REPO_ROOT  # noqa: E402
 
 # Trainable parameters in the paper (docs/paper.md); *_disc variants count network + discriminator.
 PAPER_COUNTS = {
@@ -277,7 +278,7 @@ def test_networks_give_the_same_outputs_on_every_backend(backend, on_backend, tm
 
 
 def test_bench_tool_reports_training_and_inference_figures(capsys):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    sys.path.insert(0, str(REPO_ROOT / "tools"))
     import bench_models
 
     result = bench_models.main(["--input-size", "64", "--width", "0.25", "--batch", "4", "--warmup", "1",

@@ -1,13 +1,11 @@
 """LandmarkModel: validation, target specs, config round trip, per-variant losses + fit, decoding, export."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tiny_models import tiny_discriminator, tiny_model, tiny_network, toy_batch
 
-TESTS = Path(__file__).parent
 NON_ADVERSARIAL = ("direct", "cascaded", "distribution", "heatmap_reg", "pwc", "hybrid")
 TERMS = {"direct": {"point"}, "cascaded": {"point", "point_stage1", "point_stage2"}, "distribution": {"kl"},
          "heatmap_reg": {"l2"}, "pwc": {"ce"}, "hybrid": {"ce", "point"}}
@@ -141,7 +139,6 @@ def test_inference_model_exports_to_onnx(tmp_path):
 FIT_CODE = """
 import json, sys
 import numpy as np
-sys.path.insert(0, {tests!r})
 import keras
 from tiny_models import tiny_model, toy_batch
 
@@ -162,7 +159,7 @@ print(json.dumps(out))
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_plain_fit_on_other_backends(on_backend, backend):
-    result = on_backend(backend, FIT_CODE.format(tests=str(TESTS)))
+    result = on_backend(backend, FIT_CODE.format())
     for variant, run in result.items():
         hist = run["history"]
         assert {"loss"} | TERMS[variant] <= set(hist), (variant, hist)

@@ -145,8 +145,6 @@ def test_training_starts_from_imagenet_and_keeps_frozen_stages(tmp_path):
     import subprocess
     import sys
 
-    from safetensors.numpy import load_file
-
     from flzoo.models.pretrained import converted
     from flzoo.paths import REPO_ROOT
     from tests.data_fakes import write_tree

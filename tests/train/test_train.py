@@ -394,6 +394,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(data_root, tmp_path):
     assert f"from step {killed_at}" in resumed.stderr
     m_whole, m_broken = (json.loads((d / "metrics.json").read_text()) for d in (whole, broken))
     assert m_whole["step"] == m_broken["step"] == steps
+    assert m_whole["images_per_s_after_compile"] > 0  # five segments after the first (the compile)
     a, b = _final_tensors(whole, steps), _final_tensors(broken, steps)
     assert a.keys() == b.keys()
     for key in a:
