@@ -84,7 +84,8 @@ def load(name_or_path=None, detector=DEFAULT_DETECTOR, refine=True, batch_size=3
     and return a ``Landmarker``. ``detector``: a name of ``flzoo.detect.DETECTORS`` (``"blazeface"``,
     ``"blazeface_full"``, ``"dlib"``; default ``flzoo.detect.DEFAULT_DETECTOR``), ``None`` (boxes must be
     given) or a callable;
-    ``flip``: test-time flip (average with the mirrored crop's prediction; twice the network time);
+    ``flip``: test-time flip (average with the mirrored crop's prediction; a face costs four network passes
+    instead of three);
     ``runtime``: ``"auto"`` (the fastest installed runtime verified for this model: LiteRT, ONNX Runtime, else
     Keras), ``"keras"``, ``"litert"`` or ``"onnx"`` (``flzoo.export.runtime_model``); ``threads``: CPU threads
     of that runtime (default ``min(4, CPUs)``)."""
