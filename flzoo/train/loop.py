@@ -367,7 +367,7 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
     # checkpoint, unfinished, so that --resume continues it. Cut segments end between validations: the data
     # and schedule do not change.
     deadline = began + t["max_seconds"] if t.get("max_seconds") else None
-    rate, overhead, stopped, saved_at, probes, segments, timed = None, 0.0, None, step, 0, 0, [0, 0.0]
+    rate, overhead, stopped, saved_at, probes, timed = None, 0.0, None, step, 0, [0, 0.0]
     try:
         while step < t["max_steps"] and not state["finished"]:
             stop = min(t["max_steps"], (step // t["val_every"] + 1) * t["val_every"],
@@ -384,10 +384,9 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
                 history = model.fit(StepRange(train_batches, step, stop, t.get("data_workers", 1)), epochs=1,
                                     verbose=0, shuffle=False, callbacks=[callback])
                 state["train_s"] += time.time() - t0
-                rate = (time.time() - t0) / (stop - step)
-                if segments:  # after this process's first segment (the compile): its training rate
+                if rate is not None:  # after this process's first segment (the compile): its training rate
                     timed = [timed[0] + stop - step, timed[1] + time.time() - t0]
-                segments += 1
+                rate = (time.time() - t0) / (stop - step)
                 if deadline is not None:
                     probes += 1
                     if probes == len(PROBE_STEPS):
