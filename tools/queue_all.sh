@@ -7,7 +7,12 @@
 set -u
 cd "$(dirname "$0")/.."
 runs="${1:?usage: tools/queue_all.sh RUNS_DIR}"
-bash tools/train_queue.sh "$runs/zoo" recipes/mnv2/{hybrid,hybrid_disc,pwc,pwc_disc,distribution,heatmap_reg,direct}.yaml
+# A zoo run whose model is bundled (flzoo/presets/<variant>.mnv2) is done even when its runs folder is gone.
+zoo=()
+for variant in hybrid hybrid_disc pwc pwc_disc distribution heatmap_reg direct; do
+  [ -d "flzoo/presets/$variant.mnv2" ] || zoo+=("recipes/mnv2/$variant.yaml")
+done
+bash tools/train_queue.sh "$runs/zoo" "${zoo[@]}"
 seeds=()
 for variant in pwc pwc_disc hybrid hybrid_disc; do
   for seed in 1 2; do seeds+=("recipes/lite/$variant.yaml:seed=$seed"); done
