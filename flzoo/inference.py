@@ -156,7 +156,7 @@ class Landmarker:
         """As ``predict_with_matrices``, with confidences: ``{"points": (N, 68, 2) photo pixels,
         "point_confidence": (N, 68), "confidence": (N,)}`` (``flzoo.confidence``; the face confidence needs a
         mirrored pass, made here unless ``flip`` made it already). ``details=True`` adds the face-score
-        candidates ``"flip_disagreement"`` (N, 68) and ``"shape_probability"`` (D, +disc models)."""
+        candidates ``"flip_disagreement"`` (N, 68) and ``"shape_probability"`` (D, +disc models that carry their discriminator)."""
         matrices = self._check_matrices(images, matrices)
         crops = self._crops(images, matrices) if len(matrices) else None
         points, conf, disagreement = self._network(crops) if len(matrices) else (np.zeros((0, NUM_POINTS, 2)),

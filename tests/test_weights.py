@@ -109,6 +109,29 @@ def test_float16_storage_halves_the_file_and_keeps_the_points(saved, tmp_path):
         save_model(model, tmp_path / "bad", dtype="int8")
 
 
+def test_an_inference_copy_drops_the_discriminator_keeps_the_points_and_refuses_training(tmp_path):
+    from safetensors.numpy import load_file
+
+    from flzoo.models import build, inference_copy
+    from flzoo.weights import load_model, save_model
+
+    model = build(**{**BUILD, "variant": "hybrid_disc"})
+    _randomise(model)
+    copy = inference_copy(model)
+    assert copy.discriminator is None and copy.build_config()["discriminator"] is False
+    folder = save_model(copy, tmp_path / "m")
+    keys = set(load_file(str(folder / "model.safetensors")))
+    assert keys == {v.path for v in model.network.weights}  # every detector tensor, no disc_* one
+    loaded = load_model(folder)
+    x = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict_points(x), model.predict_points(x))
+    with pytest.raises(ValueError, match="built without its shape discriminator .* cannot be trained"):
+        loaded.compile(optimizer="adam")
+    assert inference_copy(build(**BUILD)).discriminator is None  # models without one pass through
+    with pytest.raises(ValueError, match="discriminator not understood for variant='hybrid'"):
+        build(**BUILD, discriminator=False)
+
+
 def _rewrite(folder, change):
     from safetensors.numpy import load_file, save_file
 

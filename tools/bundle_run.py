@@ -2,8 +2,8 @@
 
     python tools/bundle_run.py RUN_DIR [--tag TAG] [--dtype float16] [--data PATH]
 
-1. Saves RUN_DIR/best as flzoo/presets/<variant>.<tag>/ (tag: the backbone's, e.g. mnv2), its floating tensors
-   stored as ``--dtype``. A bundled file must stay under 10 MB; float16 is accepted only when the stored model's
+1. Saves RUN_DIR/best as flzoo/presets/<variant>.<tag>/ (tag: the backbone's, e.g. mnv2), without the +disc
+   variants' shape discriminator (training's only), its floating tensors stored as ``--dtype``. A bundled file must stay under 10 MB; float16 is accepted only when the stored model's
    points are within 0.05 px of the float32 ones on every Helen-test face (measured here, recorded as
    ``storage.max_diff_px``).
 2. `flzoo eval` of the STORED model on Helen test with ground-truth crops (the paper's protocol) ->
@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from flzoo import registry  # noqa: E402
+from flzoo.models import inference_copy  # noqa: E402
 from flzoo.models.backbones import get_backbone  # noqa: E402
 from flzoo.paths import default_data_root  # noqa: E402
 from flzoo.weights import load_model, save_model  # noqa: E402
@@ -61,7 +62,7 @@ def main():
     args = parser.parse_args()
 
     run = args.run
-    model = load_model(run / "best")
+    model = inference_copy(load_model(run / "best"))  # the +disc models' discriminator only trains
     build = model.build_config()
     name = f"{build['variant']}.{args.tag or get_backbone(build['backbone']).tag}"
     preset = registry.BUNDLED_DIR / name

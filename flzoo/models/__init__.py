@@ -24,6 +24,8 @@ def _architecture_options(variant, backbone):
     names = get_backbone(backbone).options
     if output == "points":
         names += ("dropout",)
+    if get_variant(variant).adversarial:
+        names += ("discriminator",)
     return names
 
 
@@ -47,6 +49,9 @@ def _check(variant, backbone, input_size, options):
     width = options.get("width", 1.0)
     if isinstance(width, bool) or not isinstance(width, (int, float)) or width <= 0:
         raise ValueError(f"width={width!r}: expected a positive number (the lite channel multiplier)")
+    if not isinstance(options.get("discriminator", True), bool):
+        raise ValueError(f"discriminator={options['discriminator']!r}: expected true (train it) or false (an "
+                         f"inference copy without it)")
     freeze = options.get("freeze", 0)
     if freeze not in (0, 2, 4, 8, 16, 32):
         raise ValueError(f"freeze={freeze!r}: expected 0 (train everything) or an output stride 2, 4, 8, 16 "
@@ -96,7 +101,7 @@ def build_network(variant, backbone="vgg19_fcn", input_size=None, **options):
     else:
         output, stride = heads.fcn8s(features, kind.map_channels), spec.map_stride
     network = keras.Model(image, output, name=f"{variant}_{backbone}")
-    disc = discriminator() if kind.adversarial else None
+    disc = discriminator() if kind.adversarial and arch.get("discriminator", True) else None
     return network, stride, disc
 
 
@@ -106,7 +111,9 @@ def build(variant, backbone="vgg19_fcn", input_size=None, **options):
     ``input_size=None`` picks the default for the variant and backbone (``resolve_input_size``); the config
     records the resolved size. Options: ``width`` (lite channel multiplier), ``freeze`` (ImageNet backbones:
     output stride up to which their layers stay frozen), ``dropout`` (direct),
-    ``mean_shape`` / ``stages`` (cascaded), and the ``LandmarkModel`` settings in ``MODEL_OPTIONS``."""
+    ``mean_shape`` / ``stages`` (cascaded), ``discriminator`` (+disc variants; ``False`` builds an inference copy
+    without the shape discriminator, see ``inference_copy``), and the ``LandmarkModel`` settings in
+    ``MODEL_OPTIONS``."""
     from flzoo.models.landmark_model import LandmarkModel
 
     input_size = resolve_input_size(variant, backbone, input_size)
@@ -115,6 +122,21 @@ def build(variant, backbone="vgg19_fcn", input_size=None, **options):
     model_options = {k: v for k, v in options.items() if k in MODEL_OPTIONS}
     return LandmarkModel(network, variant, input_size, stride=stride, discriminator=disc, config=config,
                          **model_options)
+
+
+def inference_copy(model):
+    """``model`` without its shape discriminator, which only training uses: the same network and weights in a
+    smaller file (what the bundled +disc presets store). Other models come back as they are."""
+    if model.discriminator is None:
+        return model
+    config = {**model.build_config(), "discriminator": False}
+    copy = build(**config)
+    for target, source in zip(copy.network.weights, model.network.weights):
+        if target.path != source.path or tuple(target.shape) != tuple(source.shape):
+            raise ValueError(f"inference_copy: variable {target.path!r} does not match {source.path!r}")
+        target.assign(source)
+    copy.flzoo_config = getattr(model, "flzoo_config", None)
+    return copy
 
 
 def _plain(options):

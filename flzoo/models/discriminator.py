@@ -1,9 +1,9 @@
 """The paper's shape discriminator: (B, 68, 2) normalised shape -> (B, 1) logit.
 
 flatten (136) -> Dense 128 -> BN -> ReLU -> Dense 128 -> BN -> ReLU -> Dense 1: 34,689 trainable parameters.
-Every layer is named ``disc_*`` so the adversarial train step can select the discriminator's variables by
-name (variable paths inside a nested functional model carry no model prefix). Which normalised frame the
-shapes are given in is the losses' business (``flzoo/losses.py``).
+Every layer is named ``disc_*``, so its variable paths (the keys of a model file) are fixed and never collide
+with the detector's; the train step tells the two apart by object (``LandmarkModel.compile``). Which
+normalised frame the shapes are given in is the losses' business (``flzoo/losses.py``).
 """
 
 import keras

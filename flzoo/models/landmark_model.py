@@ -57,9 +57,8 @@ class LandmarkModel(keras.Model):
         if decoding not in _dec.METHODS:
             raise ValueError(f"LandmarkModel decoding={decoding!r}: expected one of "
                              f"{', '.join(_dec.METHODS)}")
-        if spec.adversarial != (discriminator is not None):
-            need = "needs a discriminator" if spec.adversarial else "takes no discriminator"
-            raise ValueError(f"LandmarkModel variant={variant!r} {need} (got discriminator={discriminator!r})")
+        if discriminator is not None and not spec.adversarial:  # an adversarial one without it: inference copy
+            raise ValueError(f"LandmarkModel variant={variant!r} takes no discriminator (got {discriminator!r})")
         input_size = _check_int("input_size", input_size, 1)
         stride = _check_int("stride", stride, 1)
         for name, value in (("alpha", alpha), ("beta", beta), ("adv_weight", adv_weight)):
@@ -224,6 +223,10 @@ class LandmarkModel(keras.Model):
     def compile(self, optimizer="adam", disc_optimizer=None, **kwargs):
         """``optimizer`` trains the detector; adversarial variants train the discriminator with
         ``disc_optimizer`` (default: a fresh copy of ``optimizer``'s configuration)."""
+        if self.discriminator is None and self.spec.adversarial:
+            raise ValueError(f"compile: this {self.variant} was built without its shape discriminator (an "
+                             f"inference copy, like the bundled presets), so it cannot be trained; build it with "
+                             f"discriminator=True")
         if self.discriminator is None:
             if disc_optimizer is not None:
                 raise ValueError(f"compile(disc_optimizer=...): variant {self.variant!r} has no discriminator")

@@ -181,17 +181,17 @@ def build_model(recipe):
     keras.utils.set_random_seed(recipe["seed"])
     # Set on every build (also float32), so one process's runs never inherit another's policy.
     keras.config.set_dtype_policy(recipe["train"].get("precision", "float32"))
+    options = {"jit_compile": jit_setting(recipe), "run_eagerly": recipe["train"]["run_eagerly"]}
     try:
         model = build(m["variant"], m["backbone"], m["input_size"], **m["options"])
+        if model.discriminator is None:
+            model.compile(optimizer=make_optimizer(recipe), **options)
+        else:  # each optimizer's schedule counts its own updates: det_steps and disc_steps per training step
+            model.compile(optimizer=make_optimizer(recipe, model.det_steps),
+                          disc_optimizer=make_optimizer(recipe, model.disc_steps), **options)
     except (TypeError, ValueError) as err:
         raise RunError(f"model section (variant={m['variant']!r}, backbone={m['backbone']!r}, "
                        f"input_size={m['input_size']!r}, options={m['options']!r}): {err}") from None
-    options = {"jit_compile": jit_setting(recipe), "run_eagerly": recipe["train"]["run_eagerly"]}
-    if model.discriminator is None:
-        model.compile(optimizer=make_optimizer(recipe), **options)
-    else:  # each optimizer's schedule counts its own updates: det_steps and disc_steps per training step
-        model.compile(optimizer=make_optimizer(recipe, model.det_steps),
-                      disc_optimizer=make_optimizer(recipe, model.disc_steps), **options)
     return model
 
 
