@@ -206,16 +206,19 @@ class Landmarker:
     def _network(self, crops):
         """``(crop points (N, 68, 2) float64, point confidence (N, 68) or None, flip disagreement (N, 68) or
         None)``: one pass (two with flip)."""
+        return self._flipped(crops, *self._pass(crops))
+
+    def _flipped(self, crops, points, conf):
+        """With ``flip``: average a pass's ``points`` / ``conf`` with the mirrored crops' pass, and return the
+        flip disagreement the face confidence needs; without: them as they are, disagreement None."""
         from flzoo.confidence import flip_confidence, flip_disagreement
 
-        points, conf = self._pass(crops)
-        disagreement = None
-        if self.flip:
-            mirrored, mirrored_conf = self._mirrored(crops)
-            disagreement = flip_disagreement(points, mirrored)
-            conf = flip_confidence(disagreement) if conf is None else (conf + mirrored_conf) / 2
-            points = (points + mirrored) / 2
-        return points, conf, disagreement
+        if not self.flip:
+            return points, conf, None
+        mirrored, mirrored_conf = self._mirrored(crops)
+        disagreement = flip_disagreement(points, mirrored)
+        conf = flip_confidence(disagreement) if conf is None else (conf + mirrored_conf) / 2
+        return (points + mirrored) / 2, conf, disagreement
 
     def _score(self, crops, points, conf, disagreement, details=False):
         """Point and face confidences of crop points (making the mirrored pass when ``_network`` did not)."""
@@ -327,24 +330,23 @@ class Landmarker:
         pass), then score the final points: the ``predict_scored_with_matrices`` dict, plus ``"matrices"``."""
         matrices = list(matrices)
         crops = self._crops(imgs, matrices)
-        crop_points, conf, disagreement = self._network(crops)
-        points = self._to_photo(matrices, crop_points)
+        crop_points, conf = self._pass(crops)
         for _ in range(passes):
-            refined = [self._refined_matrix(p, m) for p, m in zip(points, matrices)]
+            refined = [self._refined_matrix(p, m) for p, m in zip(self._to_photo(matrices, crop_points), matrices)]
             todo = [k for k, m in enumerate(refined) if m is not None]
             if not todo:
                 break
             new_crops = self._crops([imgs[k] for k in todo], [refined[k] for k in todo])
-            new_points, new_conf, new_disagreement = self._network(new_crops)
+            new_points, new_conf = self._pass(new_crops)
             for j, k in enumerate(todo):
                 crops[k], crop_points[k], matrices[k] = new_crops[j], new_points[j], refined[k]
                 if conf is not None:
                     conf[k] = new_conf[j]
-                if disagreement is not None:
-                    disagreement[k] = new_disagreement[j]
-            points = self._to_photo(matrices, crop_points)
+        # flip mirrors the final crop only: the earlier passes just place it, and the face confidence needs
+        # that mirrored pass anyway, so flip costs no extra pass here
+        crop_points, conf, disagreement = self._flipped(crops, crop_points, conf)
         out = self._score(crops, crop_points, conf, disagreement, details)
-        out.update(points=points, matrices=np.asarray(matrices))
+        out.update(points=self._to_photo(matrices, crop_points), matrices=np.asarray(matrices))
         return out
 
 

@@ -80,6 +80,33 @@ def test_flip_averages_the_mirrored_crop_and_makes_predictions_mirror_exact(mode
         flzoo.load(model_dir, flip="yes")
 
 
+def test_flip_mirrors_only_the_final_crop_so_it_costs_no_pass_beyond_the_face_confidence(astronaut):
+    """predict makes a mirrored pass of the final crop for the face confidence anyway; flip averages that one
+    (the refinement's crop), so with and without flip a face costs three passes: first crop, refined crop, its
+    mirror. The flipped points are the mean of the refined crop's two predictions."""
+    from flzoo.inference import Landmarker
+
+    plain_model, flip_model = ConstantModel(_ring(64, 0.7)), ConstantModel(_ring(64, 0.7))
+    plain = Landmarker(plain_model, detector=None, refine=1)
+    flipped = Landmarker(flip_model, detector=None, refine=1, flip=True)
+    p = plain.predict(astronaut, boxes=[ASTRONAUT_FACE])[0]
+    f = flipped.predict(astronaut, boxes=[ASTRONAUT_FACE])[0]
+    assert len(plain_model.seen) == len(flip_model.seen) == 3
+    final, mirrored = flip_model.seen[1][0], flip_model.seen[2][0]
+    np.testing.assert_array_equal(mirrored, final[:, ::-1])  # the third pass is the refined crop, mirrored
+    np.testing.assert_array_equal(final, plain_model.seen[1][0])  # flip does not move the refined crop
+    from flzoo.data.crop import invert, transform_points
+    from flzoo.landmarks import MIRROR
+
+    ring = _ring(64, 0.7)
+    back = ring[MIRROR].copy()
+    back[:, 0] = 63 - back[:, 0]  # the mirrored crop's prediction in the crop's frame
+    matrix = flipped._refine_and_score([astronaut], [flipped.box_matrix(ASTRONAUT_FACE)], 1)["matrices"][0]
+    np.testing.assert_allclose(f["points"], transform_points(invert(matrix), (ring + back) / 2), atol=1e-3)
+    np.testing.assert_allclose(p["points"], transform_points(invert(matrix), ring), atol=1e-3)
+    assert f["confidence"] == pytest.approx(p["confidence"], abs=1e-6)  # the same two passes score both
+
+
 def test_predict_with_matrices_returns_points_to_the_photo():
     from flzoo.data.crop import crop_matrix
     from flzoo.inference import Landmarker
