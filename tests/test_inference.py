@@ -61,8 +61,8 @@ def test_flip_averages_the_mirrored_crop_and_makes_predictions_mirror_exact(mode
     w = astronaut.shape[1]
     mirrored_photo = np.ascontiguousarray(astronaut[:, ::-1])
     mirrored_box = (w - 1 - box[2], box[1], w - 1 - box[0], box[3])
-    plain = flzoo.load(model_dir, detector=None, refine=False)
-    flipped = flzoo.load(model_dir, detector=None, refine=False, flip=True)
+    plain = flzoo.load(model_dir, detector=None, refine=False, flip=False)
+    flipped = flzoo.load(model_dir, detector=None, refine=False)  # flip is the default
 
     def mirror_back(points):
         out = points[MIRROR].copy()
@@ -87,8 +87,8 @@ def test_flip_mirrors_only_the_final_crop_so_it_costs_no_pass_beyond_the_face_co
     from flzoo.inference import Landmarker
 
     plain_model, flip_model = ConstantModel(_ring(64, 0.7)), ConstantModel(_ring(64, 0.7))
-    plain = Landmarker(plain_model, detector=None, refine=1)
-    flipped = Landmarker(flip_model, detector=None, refine=1, flip=True)
+    plain = Landmarker(plain_model, detector=None, refine=1, flip=False)
+    flipped = Landmarker(flip_model, detector=None, refine=1)  # flip is the default
     p = plain.predict(astronaut, boxes=[ASTRONAUT_FACE])[0]
     f = flipped.predict(astronaut, boxes=[ASTRONAUT_FACE])[0]
     assert len(plain_model.seen) == len(flip_model.seen) == 3
@@ -156,7 +156,7 @@ def test_refinement_recrops_from_the_predicted_points_with_the_training_protocol
     image = np.zeros((500, 500, 3), np.uint8)
     cv2.circle(image, (240, 260), 60, (255, 255, 255), -1)
     fake = DiskModel(None, size)
-    faces = Landmarker(fake, detector=None, refine=True).predict(image, boxes=[(120, 100, 400, 380)])
+    faces = Landmarker(fake, detector=None, refine=True, flip=False).predict(image, boxes=[(120, 100, 400, 380)])
     # one first pass, one refinement pass, then the mirrored refined crop for the confidence (flzoo.confidence)
     assert len(fake.seen) == 3
     np.testing.assert_array_equal(fake.seen[2][0], fake.seen[1][0][:, ::-1])
@@ -169,7 +169,7 @@ def test_refinement_recrops_from_the_predicted_points_with_the_training_protocol
     np.testing.assert_allclose(np.ptp(pts, axis=0), 120, atol=3.0)
 
     once = DiskModel(None, size)
-    Landmarker(once, detector=None, refine=False).predict(image, boxes=[(120, 100, 400, 380)])
+    Landmarker(once, detector=None, refine=False, flip=False).predict(image, boxes=[(120, 100, 400, 380)])
     assert len(once.seen) == 2  # the first pass and its mirror (confidence)
 
 

@@ -6,7 +6,8 @@
    variants' shape discriminator (training's only), its floating tensors stored as ``--dtype``. A bundled file must stay under 10 MB; float16 is accepted only when the stored model's
    points are within 0.05 px of the float32 ones on every Helen-test face (measured here, recorded as
    ``storage.max_diff_px``).
-2. `flzoo eval` of the STORED model on Helen test with ground-truth crops (the paper's protocol) ->
+2. `flzoo eval --no-flip` (the network alone, as the paper measures) of the STORED model on Helen test with
+   ground-truth crops (the paper's protocol) ->
    RUN_DIR/eval_gt/ and with dlib's detector boxes -> RUN_DIR/eval_detector/; the figures go into the preset's
    config.json `metrics` (what `flzoo list` shows, re-checked by tests/test_bundled.py).
 3. The registry's index names it the variant's best when its VALIDATION NME beats the current best's (Helen
@@ -43,7 +44,7 @@ def run_eval(model_folder, out, data, boxes):
         # detector boxes are dlib's, whatever the default detector: the README's "dlib boxes" column
         detector = ["--detector", "dlib"] if boxes == "detector" else []
         subprocess.run(["flzoo", "eval", "--model", str(model_folder), "--data", str(data), "--subsets", SUBSET,
-                        "--boxes", boxes, *detector, "--out", str(out)], check=True)
+                        "--boxes", boxes, *detector, "--no-flip", "--out", str(out)], check=True)
     return json.loads((out / "results.json").read_text())
 
 

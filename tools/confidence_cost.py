@@ -42,7 +42,7 @@ def main():
     print("| model | runtime | points only (1 pass) | points + confidence | whole predict, given box |")
     print("|---|---|---|---|---|")
     for name in args.models:
-        lm = flzoo.load(name, detector=None)
+        lm = flzoo.load(name, detector=None, flip=False)  # "points only" is one pass
         m = lm.box_matrix(BOX)[None]
         plain = median_ms(lambda: lm.predict_with_matrices(image, m), args.repeats)
         scored = median_ms(lambda: lm.predict_scored_with_matrices(image, m), args.repeats)

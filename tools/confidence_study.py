@@ -116,7 +116,7 @@ def main():
           " | ".join(["mean", "p10", "flip", "D", "sqrt(mean*D)", "sqrt(mean*flip)", "chosen"]) + " |")
     print("|---" * 15 + "|")
     for model in args.models:
-        lm = flzoo.load(model)
+        lm = flzoo.load(model, flip=False)  # the study chose the face score for the network alone
         for set_name, faces in sets.items():
             for boxes in args.boxes.split(","):
                 rows = run(lm, faces, boxes, dets.get(set_name))

@@ -99,7 +99,7 @@ def main():
     reader = VideoReader(args.video)
     frames = list(reader)
     truth = truth[:len(frames)]
-    lm = flzoo.load(args.model)
+    lm = flzoo.load(args.model, flip=False)  # docs/video.md's figures: the network alone
     lm.predict(frames[0])  # warm-up: runtime loading and the first call are not the video's cost
     opts = {k: v for k, v in (("min_cutoff", args.min_cutoff), ("beta", args.beta),
                               ("detect_every", args.detect_every)) if v is not None}

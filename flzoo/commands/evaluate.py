@@ -55,8 +55,9 @@ def _select_subsets(found, wanted, root):
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Score only the first N faces of each subset (quick checks).")
-@click.option("--flip/--no-flip", default=False, show_default=True,
-              help="Test-time flip: average each crop's prediction with its mirror image's.")
+@click.option("--flip/--no-flip", default=True, show_default=True,
+              help="Test-time flip: average the final crop's prediction with its mirror image's (no extra "
+                   "pass: the face confidence makes it). --no-flip: the network alone, as recorded figures are.")
 @click.option("--runtime", type=click.Choice(["auto", "keras", "litert", "onnx"]), default="auto", show_default=True,
               help="Where the network runs: auto = the fastest installed runtime verified for the model.")
 @click.option("--skip-bad", is_flag=True,

@@ -162,8 +162,9 @@ def get_detector_option(name):
               help="Re-crop each face from its first predicted landmarks and predict again.")
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1),
               help="Photos read and predicted together.")
-@click.option("--flip/--no-flip", default=False, show_default=True,
-              help="Test-time flip: average each crop's prediction with its mirror image's.")
+@click.option("--flip/--no-flip", default=True, show_default=True,
+              help="Test-time flip: average the final crop's prediction with its mirror image's (no extra "
+                   "pass: the face confidence makes it). --no-flip: the network alone, as recorded figures are.")
 @click.option("--runtime", type=click.Choice(["auto", "keras", "litert", "onnx"]), default="auto", show_default=True,
               help="Where the network runs: auto = the fastest installed runtime verified for the model.")
 @click.option("--smooth/--no-smooth", default=True, show_default=True,
