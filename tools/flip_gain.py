@@ -20,7 +20,7 @@ def main():
     args = ap.parse_args()
     found = discover(args.data or default_data_root())
     _, val = split_train_val([f for s in TRAIN_SUBSETS for f in found.get(s, [])], 0.1, seed=0)
-    print(f"| model | validation faces | NME, no flip | NME, flip | change |\n|---|---|---|---|---|")
+    print("| model | validation faces | NME, no flip | NME, flip | change |\n|---|---|---|---|---|")
     for name in args.models:
         nme = [evaluate_faces(flzoo.load(name, flip=flip, detector=None), {"val": val}, boxes="gt",
                               progress=False)["summary"]["val"]["nme"] for flip in (False, True)]
