@@ -49,7 +49,7 @@ def test_the_cache_is_keyed_by_the_weights_and_never_trusted_unverified(tmp_path
     from flzoo.export import cache_key
     from flzoo.models.pretrained import cache_dir
 
-    folder = shutil.copytree(bundled_folder("pwc"), tmp_path / "pwc")
+    folder = shutil.copytree(bundled_folder("pwc.lite"), tmp_path / "pwc")  # lite: the quickest export
     messages = []
     from flzoo.export import runtime_model
     from flzoo.weights import load_model
