@@ -7,7 +7,7 @@ class ``l + 1`` at landmark ``l`` and 0 for background. See docs/losses.md for t
 from keras import ops
 
 from flzoo.data.crop import crop_to_centred
-from flzoo.models.decoding import SOFT_RADIUS, class_softmax, soft_argmax
+from flzoo.models.decoding import soft_points
 
 
 def point_loss(pred, true, mask=None, eps=1e-8):
@@ -66,14 +66,17 @@ def inside_crop(points, input_size):
     return ops.cast(ok, "float32")
 
 
-def hybrid_loss(logits, labels, points, stride=1, alpha=1.0, beta=0.25):
+def hybrid_loss(logits, labels, points, stride=1, alpha=1.0, beta=0.25, estimate=None):
     """alpha * pixel CE + beta * point loss on the DIFFERENTIABLE local soft-argmax of the class probabilities.
 
     Returns ``(total, {"ce": ..., "point": ...})``. The released code took the point term on argmax points, which
-    carry no gradient; here it reaches the logits. Points off the crop are left out of the point term."""
+    carry no gradient; here it reaches the logits. Points off the crop are left out of the point term.
+    ``estimate``: that soft-argmax (``decoding.soft_points``) when the caller has it already (the adversarial
+    step shows the same points to the discriminator)."""
     ce = pixel_ce(logits, labels)
     input_size = logits.shape[1] * stride
-    estimate = soft_argmax(class_softmax(logits), stride, radius=SOFT_RADIUS)
+    if estimate is None:
+        estimate = soft_points(logits, "hybrid", stride)
     point = point_loss(estimate, points, mask=inside_crop(ops.cast(points, "float32"), input_size))
     return alpha * ce + beta * point, {"ce": ce, "point": point}
 

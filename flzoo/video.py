@@ -19,6 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from flzoo.confidence import eye_distance
+from flzoo.evaluate import box_iou
+
 DETECT_EVERY = 30  # frames between detections that look for new faces
 # A tracked face below this face confidence is re-detected, and a detection whose landmarks score below it is not
 # tracked (flzoo.confidence: Helen / validation faces score 0.6-0.9, 1% of successes below 0.5 with dlib boxes;
@@ -30,14 +33,8 @@ DEFAULT_FPS = 30.0  # when a video does not say
 
 
 def _box(points):
-    p = np.asarray(points, np.float64)
-    return (*p.min(axis=0), *p.max(axis=0))
-
-
-def _iou(a, b):
-    from flzoo.evaluate import box_iou
-
-    return box_iou([float(v) for v in a], [float(v) for v in b])
+    """The box ``(x0, y0, x1, y1)`` of ``(68, 2)`` points."""
+    return tuple(float(v) for v in (*points.min(axis=0), *points.max(axis=0)))
 
 
 class _Track:
@@ -49,7 +46,7 @@ class _Track:
         points = np.asarray(points, np.float64)
         # the last frame-to-frame motion, for the next crop (None until two frames are tracked)
         self.velocity = None if restart or getattr(self, "points", None) is None else points - self.points
-        self.matrix, self.points = matrix, points  # the crop the points came from
+        self.matrix, self.points, self.box = matrix, points, _box(points)  # the crop the points came from
         self.confidence, self.point_confidence, self.score = float(confidence), point_confidence, score
 
     def crop_points(self):
@@ -115,19 +112,13 @@ def track(landmarker, frames, detect_every=DETECT_EVERY, min_confidence=MIN_CONF
         for t in tracks:
             points = t.points
             if t.filter is not None:
-                points = t.filter.filter(points, dt, scale=_eye_distance(points))
+                points = t.filter.filter(points, dt, scale=float(eye_distance(points)))
             points = points.astype(np.float32)
-            faces.append({"id": t.id, "points": points, "box": tuple(float(v) for v in _box(points)),
+            faces.append({"id": t.id, "points": points, "box": _box(points),
                           "score": t.score, "confidence": t.confidence,
                           "point_confidence": np.asarray(t.point_confidence, np.float32)})
             t.score = None  # a detector score belongs to the frame that detected the face
         yield faces
-
-
-def _eye_distance(points):
-    from flzoo.confidence import eye_distance
-
-    return float(eye_distance(points))
 
 
 def _merge(landmarker, img, tracks, found, min_confidence, next_id, make_filter):
@@ -138,10 +129,10 @@ def _merge(landmarker, img, tracks, found, min_confidence, next_id, make_filter)
     unsure = [t for t in tracks if t.confidence < min_confidence]
     starts = []  # (detection box, score, track to restart or None)
     for box, score in found:
-        if any(_iou(box, _box(t.points)) >= SAME_FACE_IOU for t in sure):
+        if any(box_iou(box, t.box) >= SAME_FACE_IOU for t in sure):
             continue  # already tracked well
-        match = max(unsure, key=lambda t: _iou(box, _box(t.points)), default=None)
-        if match is not None and _iou(box, _box(match.points)) >= SAME_FACE_IOU:
+        match = max(unsure, key=lambda t: box_iou(box, t.box), default=None)
+        if match is not None and box_iou(box, match.box) >= SAME_FACE_IOU:
             unsure.remove(match)
         else:
             match = None
@@ -165,7 +156,7 @@ def _merge(landmarker, img, tracks, found, min_confidence, next_id, make_filter)
     sure.sort(key=lambda t: -t.confidence)
     kept = []
     for t in sure:
-        if all(_iou(_box(t.points), _box(k.points)) < DUPLICATE_IOU for k in kept):
+        if all(box_iou(t.box, k.box) < DUPLICATE_IOU for k in kept):
             kept.append(t)
     kept.sort(key=lambda t: t.id)
     return kept, next_id
@@ -234,6 +225,12 @@ class VideoWriter:
 
     def close(self):
         self._writer.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 __all__ = ["track", "VideoReader", "VideoWriter", "is_video", "VIDEO_SUFFIXES", "DETECT_EVERY", "MIN_CONFIDENCE"]

@@ -128,6 +128,9 @@ def test_hybrid_total_is_alpha_ce_plus_beta_point_on_crop_points():
     estimate = _np(soft_points(logits, "hybrid", stride=4))
     kept = np.linalg.norm(estimate - points, axis=-1)[:, 1:].mean()
     assert float(hybrid_loss(logits, labels, moved, stride=4)[1]["point"]) == pytest.approx(kept, rel=1e-5)
+    # an estimate the caller computed already is used as it is (the adversarial step passes its own)
+    assert float(hybrid_loss(logits, labels, points, stride=4, estimate=points + np.float32([3, 4]))[1]["point"]) \
+        == pytest.approx(5.0, rel=1e-5)
 
 
 def test_discriminator_losses_have_the_paper_form_and_the_right_sign():

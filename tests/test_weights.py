@@ -207,3 +207,17 @@ def test_a_tensorflow_file_loads_on_jax_with_the_same_network_outputs(saved, on_
         print(json.dumps(keras.ops.convert_to_numpy(net(x, training=False)).tolist()))
     """)
     np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-3, atol=1e-3 * np.abs(expected).max())
+
+
+def test_importing_the_weights_layer_loads_neither_keras_nor_the_data_loaders():
+    """``flzoo.weights`` reads configs (the crop protocol lives in ``flzoo.data.crop``); the rest of the data
+    layer (datasets, augmentation, targets) and Keras load only when a model or a face is asked for."""
+    import subprocess
+    import sys
+
+    code = ("import sys, flzoo.weights, flzoo.data\n"
+            "print(sorted(m for m in ('keras', 'cv2', 'flzoo.data.datasets', 'flzoo.data.augment', "
+            "'flzoo.data.targets') if m in sys.modules))\n"
+            "from flzoo.data import Face\nprint('flzoo.data.datasets' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["[]", "True"]

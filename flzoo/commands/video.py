@@ -61,19 +61,19 @@ def predict_video(path, model, output, out_dir, json_path, refine, flip, runtime
             yield frame
 
     try:
-        tracked = landmarker.track(frames(), fps=reader.fps, **options)
-        bar = tqdm(tracked, total=reader.frame_count, desc=f"tracking {path.name}", unit="frame", disable=None)
-        for index, faces in enumerate(bar):
-            writer.write(draw_faces(last["frame"], faces))
-            frames_with_faces += bool(faces)
-            records.append({"frame": index, "time_s": round(index / reader.fps, 4),
-                            "faces": [_face_json(f) for f in faces]})
-        writer.close()
+        with writer:  # closed (the file complete) before it takes the target's name
+            tracked = landmarker.track(frames(), fps=reader.fps, **options)
+            bar = tqdm(tracked, total=reader.frame_count, desc=f"tracking {path.name}", unit="frame",
+                       disable=None)
+            for index, faces in enumerate(bar):
+                writer.write(draw_faces(last["frame"], faces))
+                frames_with_faces += bool(faces)
+                records.append({"frame": index, "time_s": round(index / reader.fps, 4),
+                                "faces": [_face_json(f) for f in faces]})
         os.replace(tmp, target)
     except ValueError as err:  # e.g. bad track options
         raise click.UsageError(str(err)) from None
     finally:
-        writer.close()
         tmp.unlink(missing_ok=True)
     click.echo(f"{path}: {len(records)} frames, faces in {frames_with_faces} -> {target}")
     if json_path:

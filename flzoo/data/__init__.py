@@ -1,25 +1,28 @@
 """The 300-W data layer: files, faces, crops, augmentation, targets and batches.
 
-Everything here is numpy / OpenCV; ``FaceBatches`` (``flzoo.data.pipeline``) imports Keras, so it is loaded
-only when asked for."""
+Everything here is numpy / OpenCV; ``FaceBatches`` (``flzoo.data.pipeline``) imports Keras. The names below are
+loaded from their modules when first asked for, so importing one module (``flzoo.data.crop`` for the weights'
+config) does not load the others."""
 
-from flzoo.data.augment import AugmentConfig, AugmentParams
-from flzoo.data.crop import crop_matrix, crop_square, invert, transform_points, warp
-from flzoo.data.datasets import (SUBSETS, TEST_SUBSETS, TRAIN_SUBSETS, Face, discover, load_image,
-                                 split_train_val)
-from flzoo.data.pts import read_pts, write_pts
-from flzoo.data.targets import TargetSpec
-from flzoo.landmarks import MIRROR
+import importlib
+
+_HOMES = {
+    "flzoo.data.augment": ["AugmentConfig", "AugmentParams"],
+    "flzoo.data.crop": ["crop_matrix", "crop_square", "invert", "transform_points", "warp"],
+    "flzoo.data.datasets": ["SUBSETS", "TEST_SUBSETS", "TRAIN_SUBSETS", "Face", "discover", "load_image",
+                            "split_train_val"],
+    "flzoo.data.pts": ["read_pts", "write_pts"],
+    "flzoo.data.targets": ["TargetSpec"],
+    "flzoo.data.pipeline": ["FaceBatches"],
+    "flzoo.landmarks": ["MIRROR"],
+}
+_HOME = {name: module for module, names in _HOMES.items() for name in names}
 
 
 def __getattr__(name):
-    if name == "FaceBatches":
-        from flzoo.data.pipeline import FaceBatches
-
-        return FaceBatches
-    raise AttributeError(f"module 'flzoo.data' has no attribute {name!r}")
+    if name not in _HOME:
+        raise AttributeError(f"module 'flzoo.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOME[name]), name)
 
 
-__all__ = ["MIRROR", "AugmentConfig", "AugmentParams", "crop_matrix", "crop_square", "invert",
-           "transform_points", "warp", "SUBSETS", "TEST_SUBSETS", "TRAIN_SUBSETS", "Face", "discover",
-           "load_image", "split_train_val", "read_pts", "write_pts", "TargetSpec", "FaceBatches"]
+__all__ = list(_HOME)

@@ -25,20 +25,20 @@ def map_to_crop(points, stride):
     return (points + 0.5) * stride - 0.5
 
 
-# Normalised crop frames: the crop square as [0, 1]^2 ("unit": the mean-shape file) or [-0.5, 0.5]^2 ("centred":
-# what regression heads output and the shape discriminator sees). Pixel centres sit at integer coordinates, so
-# the square's edges are at -0.5 and S - 0.5 pixels.
+# Normalised crop frames: the crop square as [-0.5, 0.5]^2 ("centred": what regression heads output and the shape
+# discriminator sees) or [0, 1]^2 ("unit": the mean-shape file). The centred frame is the map of one cell that
+# covers the whole crop (stride = crop size), so it is the same change as crop <-> map.
 
 def crop_to_centred(points, size):
-    return (points + 0.5) / size - 0.5
+    return crop_to_map(points, size)
 
 
 def centred_to_crop(points, size):
-    return points * size + (size - 1.0) / 2.0
+    return map_to_crop(points, size)
 
 
 def unit_to_crop(points, size):
-    return points * size - 0.5
+    return centred_to_crop(points - 0.5, size)
 
 
 def crop_square(points, scale=1.3, centre="box"):

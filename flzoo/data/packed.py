@@ -129,22 +129,25 @@ def read(root, subsets=None) -> dict:
     return out
 
 
-def check_fits(root, input_size, augment, subset):
-    """``ValueError`` unless the packed ``subset`` was cut for this input size and covers every draw of
-    ``augment`` (an ``AugmentConfig`` or None): a larger window would show black where the photo was cut."""
-    index = read_index(root)
-    info = index["subsets"].get(subset)
-    if info is None:
-        raise ValueError(f"{Path(root) / INDEX}: no subset {subset!r}")
+def check_fits(root, input_size, augment, subsets):
+    """``ValueError`` unless every packed subset named in ``subsets`` was cut for this input size and covers
+    every draw of ``augment`` (an ``AugmentConfig`` or None): a larger window would show black where the photo
+    was cut."""
+    where = Path(root) / INDEX
+    packed = read_index(root)["subsets"]
     extent = augment.max_extent() if augment is not None else 1.0
     zoom = max(1.0, augment.scale[1]) if augment is not None else 1.0
-    if info["input_size"] != input_size:
-        raise ValueError(f"{Path(root) / INDEX}: {subset} was packed for input {info['input_size']} px, the "
-                         f"recipe trains at {input_size}; pack again with --input-size {input_size}")
-    if extent > info["extent"] + 1e-9 or zoom > info["zoom"] + 1e-9:
-        raise ValueError(f"{Path(root) / INDEX}: {subset} was packed for an augmentation window of "
-                         f"{info['extent']:.3f} half sides (zoom {info['zoom']}), the recipe's augmentation needs "
-                         f"{extent:.3f} (zoom {zoom}); pack again with that recipe")
+    for subset in subsets:
+        info = packed.get(subset)
+        if info is None:
+            raise ValueError(f"{where}: no subset {subset!r}")
+        if info["input_size"] != input_size:
+            raise ValueError(f"{where}: {subset} was packed for input {info['input_size']} px, the recipe trains "
+                             f"at {input_size}; pack again with --input-size {input_size}")
+        if extent > info["extent"] + 1e-9 or zoom > info["zoom"] + 1e-9:
+            raise ValueError(f"{where}: {subset} was packed for an augmentation window of {info['extent']:.3f} "
+                             f"half sides (zoom {info['zoom']}), the recipe's augmentation needs {extent:.3f} "
+                             f"(zoom {zoom}); pack again with that recipe")
 
 
 def face_name(face) -> str:

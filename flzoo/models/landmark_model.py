@@ -150,8 +150,9 @@ class LandmarkModel(keras.Model):
                              f"{self.spec.target!r}, see model.target_spec); got keys {sorted(y)}")
         return y
 
-    def _task_loss(self, y, out):
-        """The variant's detector loss: (total, {term name: value})."""
+    def _task_loss(self, y, out, estimate=None):
+        """The variant's detector loss: (total, {term name: value}); ``estimate``: ``soft_points(out)`` if the
+        caller has it already."""
         kind, points = self.spec.loss, ops.cast(y["points"], "float32")
         if kind == "point":
             point = losses.point_loss(ops.cast(out, "float32"), points)
@@ -171,7 +172,7 @@ class LandmarkModel(keras.Model):
             ce = losses.pixel_ce(out, y["maps"])  # alpha / beta weigh the hybrid's terms only
             return ce, {"ce": ce}
         if kind == "hybrid":
-            return losses.hybrid_loss(out, y["maps"], points, self.stride, self.alpha, self.beta)
+            return losses.hybrid_loss(out, y["maps"], points, self.stride, self.alpha, self.beta, estimate)
         raise ValueError(f"variant {self.variant!r}: loss {kind!r} is not one LandmarkModel knows")
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -318,8 +319,9 @@ class LandmarkModel(keras.Model):
 
         def det_loss():
             out = self.network(x, training=True)
-            task, terms = self._task_loss(y, out)
-            shapes = losses.normalize_shape(self.soft_points(out), self.input_size)
+            estimate = self.soft_points(out)  # one soft-argmax for the point term and the discriminator
+            task, terms = self._task_loss(y, out, estimate)
+            shapes = losses.normalize_shape(estimate, self.input_size)
             with gradients.scratch_scope(self.variables):  # same batch statistics as the discriminator's update
                 logits = self.discriminator(ops.concatenate([real, shapes], axis=0), training=True)
             adv = losses.adversarial_loss(logits[n:])

@@ -69,8 +69,8 @@ def load_faces(recipe, data_root, skip_bad=False, log=print):
     data = recipe["data"]
     if packed.is_packed(data_root):
         try:
-            found, skipped = packed.read(data_root, [s for s in data["subsets"]
-                                                     if s in packed.read_index(data_root)["subsets"]]), []
+            present = packed.read_index(data_root)["subsets"]
+            found, skipped = packed.read(data_root, [s for s in data["subsets"] if s in present]), []
         except ValueError as err:
             raise RunError(str(err)) from None
     else:
@@ -309,8 +309,7 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
 
     if packed.is_packed(data_root):  # a window larger than the packed one would show black where it was cut
         try:
-            for subset in recipe["data"]["subsets"]:
-                packed.check_fits(data_root, size, augment, subset)
+            packed.check_fits(data_root, size, augment, recipe["data"]["subsets"])
         except ValueError as err:
             raise RunError(str(err)) from None
     crop = crop_protocol(recipe)

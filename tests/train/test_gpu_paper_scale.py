@@ -103,12 +103,12 @@ def test_check_fits_refuses_another_input_size_or_a_wider_augmentation(tmp_path)
 
     augment = AugmentConfig(rotation=10, scale=(0.9, 1.0))
     folder = _pack(tmp_path / "p", {"afw": _synthetic_faces(1)}, 32, augment)
-    packed.check_fits(folder, 32, augment, "afw")
-    packed.check_fits(folder, 32, None, "afw")
+    packed.check_fits(folder, 32, augment, ["afw"])
+    packed.check_fits(folder, 32, None, ["afw"])
     with pytest.raises(ValueError, match="packed for input 32 px.*trains at 64"):
-        packed.check_fits(folder, 64, augment, "afw")
+        packed.check_fits(folder, 64, augment, ["afw"])
     with pytest.raises(ValueError, match="augmentation window"):
-        packed.check_fits(folder, 32, AugmentConfig(rotation=30, scale=(0.6, 1.0)), "afw")
+        packed.check_fits(folder, 32, AugmentConfig(rotation=30, scale=(0.6, 1.0)), ["afw"])
     (folder / "afw.npz").write_bytes(b"broken")
     with pytest.raises(ValueError, match="afw.npz: unreadable packed subset"):
         packed.read(folder)
