@@ -381,6 +381,7 @@ def eval_results(results):
     out = []
     for _, data in results:
         boxes = data.get("boxes", "gt")
+        flip = ", test-time flip" if data.get("flip") else ""
         for subset, summary in data["summary"].items():
             for key, (metric_type, metric_name) in CARD_METRICS.items():
                 value = summary.get(key) if isinstance(summary, dict) else None
@@ -390,7 +391,7 @@ def eval_results(results):
                     task_type=TASK[0], task_name=TASK[1],
                     dataset_type="300w", dataset_name=dataset(subset).card_name, dataset_config=subset,
                     dataset_split="test", metric_type=metric_type, metric_value=round(float(value), 6),
-                    metric_name=f"{metric_name}, {boxes} boxes", metric_config=f"boxes={boxes}",
+                    metric_name=f"{metric_name}, {boxes} boxes{flip}", metric_config=f"boxes={boxes}",
                 ))
     return out
 
@@ -399,13 +400,14 @@ def _results_table(results):
     if not results:
         return ("No `flzoo eval` results were found beside this model when it was published (run "
                 "`flzoo eval MODEL --out RUN_DIR/eval` before `flzoo push`).")
-    lines = ["| test set | boxes | faces | NME | AUC@0.08 | FR@0.08 |", "|---|---|---|---|---|---|"]
+    lines = ["| test set | boxes | flip | faces | NME | AUC@0.08 | FR@0.08 |", "|---|---|---|---|---|---|---|"]
     for _, data in results:
         for subset, s in data["summary"].items():
             if not isinstance(s, dict) or s.get("nme") is None:
                 continue
             fr = s.get("fr")
-            lines.append(f"| {dataset(subset).card_name} | {data.get('boxes', 'gt')} | {s.get('n', '')} | "
+            lines.append(f"| {dataset(subset).card_name} | {data.get('boxes', 'gt')} | "
+                         f"{'yes' if data.get('flip') else 'no'} | {s.get('n', '')} | "
                          f"{s['nme']:.4f} | {_fmt(s.get('auc'))} | "
                          f"{'' if fr is None else f'{100 * fr:.2f}%'} |")
     return "\n".join(lines)

@@ -52,11 +52,14 @@ def _fmt(value, digits=4):
 
 
 def _protocol(results):
+    # results written before test-time flip existed have no "flip" field: they are the network alone
+    flip = ("test-time flip (mirrored crop averaged in)" if results.get("flip")
+            else "no flip (the network alone, as the paper measures)")
     if results["boxes"] == "gt":
-        return "boxes: ground truth (the paper's protocol: square crop from the GT landmarks)"
+        return f"boxes: ground truth (the paper's protocol: square crop from the GT landmarks); {flip}"
     how = ("scored from the ground-truth crop" if results.get("misses", "gt") == "gt"
            else "excluded from NME / AUC / FR")
-    return f"boxes: face detector (faces the detector missed are {how})"
+    return f"boxes: face detector (faces the detector missed are {how}); {flip}"
 
 
 def render_table(results, threshold=THRESHOLD):

@@ -152,6 +152,9 @@ def test_evaluate_detector_boxes_misses(dataset):
     assert res["summary"]["helen_test"]["nme"] == pytest.approx(1 / 40, abs=1e-6)
     assert res["summary"]["total"]["detection_rate"] == pytest.approx(2 / 3)
     assert "excluded" in report.render_table(res)
+    # whether test-time flip was on is part of the protocol every table states
+    assert "no flip" in report.render_table(res)
+    assert "test-time flip" in report.render_table({**res, "flip": True})
 
 
 def test_occlusion_split_for_cofw_like_faces():

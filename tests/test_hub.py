@@ -112,7 +112,7 @@ def test_model_card_parses_and_holds_eval_figures(env, tmp_path):
     assert figures[("total", "nme")] == pytest.approx(0.0312)
     text = card.text
     for needle in ("research, non-commercial use only", "arXiv:2005.08649", "## Limitations", "## Intended use",
-                   'flzoo.load("hf://org/model")', "| Helen test set | gt | 330 | 0.0312 | 0.6120 | 1.21% |"):
+                   'flzoo.load("hf://org/model")', "| Helen test set | gt | no | 330 | 0.0312 | 0.6120 | 1.21% |"):
         assert needle in text
 
 

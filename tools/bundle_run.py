@@ -72,6 +72,8 @@ def main():
     config = dict(model.flzoo_config)
     extra = {"metrics": config.get("metrics", {}), "training": {**config.get("training", {}),
                                                                 "run": f"docs/runs/{name}"}}
+    if "crop" in config:  # the crop protocol it was trained with, which inference and evaluation use
+        extra["crop"] = config["crop"]
     save_model(model, staging, extra=extra, dtype=args.dtype)
     size = (staging / "model.safetensors").stat().st_size
     if size > MAX_BYTES:

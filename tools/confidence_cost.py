@@ -35,7 +35,7 @@ def main():
     from skimage import data
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("models", nargs="*", default=["hybrid_disc", "cascaded"])
+    ap.add_argument("models", nargs="*", default=["hybrid_disc.lite", "cascaded"])
     ap.add_argument("--repeats", type=int, default=100)
     args = ap.parse_args()
     image = data.astronaut()

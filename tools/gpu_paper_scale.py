@@ -77,7 +77,7 @@ def evaluate(run, data, subsets, out_dir, batch_size):
     from flzoo.report import write_outputs
 
     faces = packed.read(data, subsets)
-    landmarker = flzoo.load(str(run / "best"), detector=None, runtime="keras")
+    landmarker = flzoo.load(str(run / "best"), detector=None, runtime="keras", flip=False)
     results = evaluate_faces(landmarker, faces, boxes="gt", batch_size=batch_size, model_name=str(run / "best"),
                              progress=False)
     index = packed.read_index(data)

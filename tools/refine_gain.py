@@ -29,12 +29,12 @@ def main():
     print(f"| refine passes | NME ({args.subset}, {args.detector} boxes, misses excluded) | AUC@0.08 | FR@0.08 | n |")
     print("|---|---|---|---|---|")
     for passes in (0, 1, 2):
-        landmarker = load(args.model, detector=args.detector, refine=passes)
+        landmarker = load(args.model, detector=args.detector, refine=passes, flip=False)
         res = evaluate_faces(landmarker, {args.subset: faces}, boxes="detector", misses="exclude",
                              progress=False)
         s = res["summary"]["total"]
         print(f"| {passes} | {s['nme']:.4f} | {s['auc']:.3f} | {s['fr']:.3f} | {s['n']} |", flush=True)
-    gt = evaluate_faces(load(args.model, refine=0), {args.subset: faces}, boxes="gt", progress=False)
+    gt = evaluate_faces(load(args.model, refine=0, flip=False), {args.subset: faces}, boxes="gt", progress=False)
     print(f"| (ground-truth crop, for reference) | {gt['summary']['total']['nme']:.4f} | "
           f"{gt['summary']['total']['auc']:.3f} | {gt['summary']['total']['fr']:.3f} | "
           f"{gt['summary']['total']['n']} |")

@@ -25,4 +25,8 @@ def __getattr__(name):
     return getattr(importlib.import_module(_HOME[name]), name)
 
 
+def __dir__():
+    return sorted(list(globals()) + list(_HOME))
+
+
 __all__ = list(_HOME)

@@ -131,11 +131,15 @@ def inference_copy(model):
         return model
     config = {**model.build_config(), "discriminator": False}
     copy = build(**config)
+    if len(copy.network.weights) != len(model.network.weights):
+        raise ValueError(f"inference_copy: {len(copy.network.weights)} network variables, the model has "
+                         f"{len(model.network.weights)}")
     for target, source in zip(copy.network.weights, model.network.weights):
         if target.path != source.path or tuple(target.shape) != tuple(source.shape):
             raise ValueError(f"inference_copy: variable {target.path!r} does not match {source.path!r}")
         target.assign(source)
-    copy.flzoo_config = getattr(model, "flzoo_config", None)
+    saved = getattr(model, "flzoo_config", None)  # its file's config (the crop protocol among it)
+    copy.flzoo_config = None if saved is None else {**saved, "build": config}
     return copy
 
 
@@ -148,4 +152,4 @@ def _plain(options):
 
 
 __all__ = ["VARIANTS", "BACKBONES", "MODEL_OPTIONS",
-           "build", "build_network", "resolve_input_size"]
+           "build", "build_network", "inference_copy", "resolve_input_size"]
