@@ -3,7 +3,8 @@ the paired comparison of two configurations face by face with a bootstrap interv
 
 A run's configuration is its run folder's name without a ``_seed<N>`` / ``-seed<N>`` suffix (``pwc_seed2/best``
 -> ``pwc``), plus ``(detector)`` for detector-box evaluations, so ``flzoo compare ../runs/*_seed*/eval_gt``
-groups by itself.
+groups by itself. A bundled model's evaluation (``tools/bundle_run.py`` stages it as ``preset-<name>``) counts as
+``<name>``: the bundled ``pwc.mnv2`` and the runs ``pwc.mnv2_seed1``, ``pwc.mnv2_seed2`` are one configuration.
 """
 
 import re
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-SEED_SUFFIX = re.compile(r"^(?P<config>.+?)[_-]seed\d+$")
+SEED_SUFFIX = re.compile(r"^(?:preset-)?(?P<config>.+?)(?:[_-]seed\d+)?$")
 METRICS = ("nme", "auc", "fr")
 
 
@@ -20,8 +21,7 @@ def configuration(results):
     from flzoo.report import short_name
 
     run = short_name(results["model"]).split("/")[0]
-    match = SEED_SUFFIX.match(run)
-    name = match.group("config") if match else run
+    name = SEED_SUFFIX.match(run).group("config")
     return name + ("" if results.get("boxes", "gt") == "gt" else " (detector)")
 
 

@@ -24,6 +24,10 @@ def test_configuration_strips_the_seed_suffix():
     assert configuration(results("runs/hybrid-disc-seed10/best", [0.1])) == "hybrid-disc"
     assert configuration(results("runs/pwc_seed0/best", [0.1], boxes="detector")) == "pwc (detector)"
     assert configuration(results("hybrid_disc", [0.1])) == "hybrid_disc"
+    # a bundled model's evaluation is seed 0 of its configuration
+    assert configuration(results("runs/zoo/pwc/preset-pwc.mnv2", [0.1])) == "pwc.mnv2"
+    assert configuration(results("runs/ablation/pwc.mnv2_seed1/best", [0.1])) == "pwc.mnv2"
+    assert configuration(results("runs/ablation/pwc.mnv2_adv0.3/best", [0.1])) == "pwc.mnv2_adv0.3"
 
 
 def test_mean_and_sample_std_by_hand():

@@ -12,8 +12,9 @@
    config.json `metrics` (what `flzoo list` shows, re-checked by tests/test_bundled.py).
 3. The registry's index names it the variant's best when its VALIDATION NME beats the current best's (Helen
    test never chooses).
-4. Copies the run's record (recipe.yaml, log.jsonl, metrics.json, eval tables, plots and results.json — model
-   predictions, no images or annotations) to docs/runs/<variant>.<tag>/ (the lite runs keep docs/runs/<variant>).
+4. Copies the run's record (tools/record_run.py: recipe.yaml, log.jsonl, metrics.json, eval tables, plots and
+   results.json — model predictions, no images or annotations) to docs/runs/<variant>.<tag>/ (the lite runs keep
+   docs/runs/<variant>).
 """
 
 import argparse
@@ -33,6 +34,7 @@ from flzoo.models import inference_copy  # noqa: E402
 from flzoo.models.backbones import get_backbone  # noqa: E402
 from flzoo.paths import default_data_root  # noqa: E402
 from flzoo.weights import load_model, save_model  # noqa: E402
+from tools.record_run import copy_record  # noqa: E402
 
 SUBSET = "helen_test"
 MAX_BYTES = 10_000_000
@@ -112,15 +114,7 @@ def main():
           f"here, {theirs} for {current})")
 
     record = REPO / "docs" / "runs" / name
-    record.mkdir(parents=True, exist_ok=True)
-    for file in ("recipe.yaml", "log.jsonl", "metrics.json"):
-        shutil.copyfile(run / file, record / file)
-    for boxes in ("gt", "detector"):
-        src, dst = run / f"eval_{boxes}", record / f"eval_{boxes}"
-        dst.mkdir(exist_ok=True)
-        for file in src.iterdir():
-            if file.suffix in (".json", ".md", ".png"):
-                shutil.copyfile(file, dst / file.name)
+    copy_record(run, record)
     print(f"{name}: Helen test NME {g['nme']:.4f} (GT crops), {d['nme']:.4f} (detector boxes), "
           f"{size / 1e6:.1f} MB {args.dtype} -> {preset.relative_to(REPO)}, {record.relative_to(REPO)}")
 
