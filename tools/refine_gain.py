@@ -1,15 +1,16 @@
 """What the refinement pass gains: NME with detector boxes and 0, 1, 2 re-crop passes.
 
-    python tools/refine_gain.py MODEL [--detector NAME] [--subset helen_test] [--root DATA_ROOT] [--limit N]
+    python tools/refine_gain.py MODEL [--detector NAME] [--subset val|helen_test|...] [--root DATA_ROOT] [--limit N]
 
-MODEL: registry name, folder or hf:// URI. Faces the detector misses are left out (the same faces for every
+MODEL: registry name, folder or hf:// URI. ``--subset val`` (the default) is the VALIDATION faces (the training
+split's held-out 10%, seed 0, as in training), where a default may be chosen; a test set only reports. Faces the detector misses are left out (the same faces for every
 setting, since detection does not depend on refinement). Prints one Markdown row per setting."""
 
 import argparse
 
 
 def main():
-    from flzoo.data.datasets import discover
+    from flzoo.data.datasets import TRAIN_SUBSETS, discover, split_train_val
     from flzoo.detect import DEFAULT_DETECTOR, DETECTORS
     from flzoo.evaluate import evaluate_faces
     from flzoo.inference import load
@@ -18,11 +19,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list(DETECTORS))
-    parser.add_argument("--subset", default="helen_test")
+    parser.add_argument("--subset", default="val")
     parser.add_argument("--root", default=str(default_data_root()))
     parser.add_argument("--limit", type=int, default=None, help="first N faces only")
     args = parser.parse_args()
-    faces = discover(args.root).get(args.subset)
+    found = discover(args.root)
+    if args.subset == "val":
+        _, faces = split_train_val([f for s in TRAIN_SUBSETS for f in found.get(s, [])], 0.1, seed=0)
+    else:
+        faces = found.get(args.subset)
     if not faces:
         raise SystemExit(f"{args.root}: subset {args.subset!r} not found")
     faces = faces[: args.limit]

@@ -1,10 +1,10 @@
-"""The training run: data, model, segments of ``model.fit``, validation, early stopping, checkpoints, logs.
+"""The training run: data, model, training segments, validation, early stopping, checkpoints, logs.
 
-Training advances in segments: each ``fit`` call covers the steps up to the next event (validation, checkpoint
-or the end), so validation and checkpointing happen between ``fit`` calls, where every backend (JAX included)
-has its state in the model's variables. ``StepRange`` maps a segment's batch ``i`` to the global step's
-``(epoch, index)`` of the training ``FaceBatches``, whose batches are a pure function of ``(seed, epoch,
-index)``: a resumed run feeds exactly the batches an uninterrupted run would.
+Training advances in segments: each covers the steps up to the next event (validation, checkpoint or the end),
+so validation and checkpointing happen between segments, where every backend (JAX included) has its state in
+the model's variables. Global step ``s`` is ``(epoch, index) = divmod(s, steps per epoch)`` of the training
+``FaceBatches``, whose batches are a pure function of ``(seed, epoch, index)``: a resumed run feeds exactly the
+batches an uninterrupted run would.
 
 Keras must be imported by the caller's choice of backend; this module imports it inside functions.
 """
@@ -47,6 +47,46 @@ def _step_range_class():
             return self.batches.batch(index, epoch)
 
     return StepRange
+
+
+def _batches_ahead(batches, start, stop, workers=1):
+    """The training batches of global steps ``[start, stop)`` in order, each built on one of ``workers`` threads
+    while the model trains on the previous ones (the crops and targets cost ~5-15% of a step; OpenCV and NumPy
+    release the GIL). The threads never change the data: a batch is a function of its step alone."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    def make(step):
+        epoch, index = divmod(step, len(batches))
+        return batches.batch(index, epoch)
+
+    with ThreadPoolExecutor(workers) as pool:
+        ahead = deque()
+        for step in range(start, stop):
+            ahead.append(pool.submit(make, step))
+            if len(ahead) > workers:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+
+
+def train_segment(model, batches, start, stop, workers, progress, distributed=False):
+    """Train global steps ``[start, stop)``; returns each logged loss term's mean over those steps.
+
+    One ``train_on_batch`` per step: ``fit`` over a ``PyDataset`` feeds TensorFlow through a ``py_function``,
+    which ran the MobileNetV2 pwc at 22.7 img/s where this loop runs it at 57 (docs/training.md, "Throughput").
+    A data-parallel run goes through ``fit``, which splits each batch across the devices."""
+    if distributed:
+        history = model.fit(_step_range_class()(batches, start, stop, workers), epochs=1, verbose=0,
+                            shuffle=False, callbacks=[progress.callback()])
+        return {name: float(values[-1]) for name, values in history.history.items()}
+    sums = {}
+    for x, y in _batches_ahead(batches, start, stop, workers):
+        logs = model.train_on_batch(x, y, return_dict=True)
+        for name, value in logs.items():
+            sums[name] = sums.get(name, 0.0) + float(value)
+        progress.advance(logs)
+    return {name: total / (stop - start) for name, total in sums.items()}
 
 
 def _write_json(path, value):
@@ -356,9 +396,7 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
 
     log(f"{recipe['name']}: {keras.backend.backend()} backend, {n_devices} device(s), {len(train_faces)} train / "
         f"{len(val_faces)} val faces, input {size}, batch {bs}, steps {step}..{t['max_steps']}")
-    StepRange = _step_range_class()
     bar = _Progress(t["max_steps"], step, progress)
-    callback = bar.callback()
     started = time.time() - state["elapsed_s"]
     # train.max_seconds: the process's first two segments are short probes (PROBE_STEPS; the first includes the
     # compile), which measure the rate; a segment that would end past the deadline is cut short to the steps
@@ -380,8 +418,8 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
                 stop = min(stop, step + max(0, fits))
             if stop > step:
                 t0 = time.time()
-                history = model.fit(StepRange(train_batches, step, stop, t.get("data_workers", 1)), epochs=1,
-                                    verbose=0, shuffle=False, callbacks=[callback])
+                means = train_segment(model, train_batches, step, stop, t.get("data_workers", 1), bar,
+                                      distributed=recipe["distribute"]["enabled"])
                 state["train_s"] += time.time() - t0
                 if rate is not None:  # after this process's first segment (the compile): its training rate
                     timed = [timed[0] + stop - step, timed[1] + time.time() - t0]
@@ -392,8 +430,8 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
                         log(f"{recipe['name']}: {bs / rate:.1f} images/s over steps {step}..{stop} (after the "
                             f"compile); {t['max_seconds']} s allow about {int(max(0, deadline - time.time()) / rate)} "
                             f"more steps")
-                for name, values in history.history.items():
-                    state["loss_sums"][name] = state["loss_sums"].get(name, 0.0) + float(values[-1]) * (stop - step)
+                for name, mean in means.items():
+                    state["loss_sums"][name] = state["loss_sums"].get(name, 0.0) + mean * (stop - step)
                 state["loss_steps"] += stop - step
                 step = stop
             t1 = time.time()
