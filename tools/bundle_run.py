@@ -12,7 +12,9 @@
    config.json `metrics` (what `flzoo list` shows, re-checked by tests/test_bundled.py).
 3. The registry's index names it the variant's best when its VALIDATION NME beats the current best's (Helen
    test never chooses).
-4. Copies the run's record (tools/record_run.py: recipe.yaml, log.jsonl, metrics.json, eval tables, plots and
+4. Records the stored model's points on the reference crops of tests/reference/preset_points.json, which
+   tests/test_bundled.py holds every later version of the code to (0.01 px).
+5. Copies the run's record (tools/record_run.py: recipe.yaml, log.jsonl, metrics.json, eval tables, plots and
    results.json — model predictions, no images or annotations) to docs/runs/<variant>.<tag>/ (the lite runs keep
    docs/runs/<variant>).
 """
@@ -38,6 +40,7 @@ from tools.record_run import copy_record  # noqa: E402
 
 SUBSET = "helen_test"
 MAX_BYTES = 10_000_000
+REFERENCE = REPO / "tests" / "reference" / "preset_points.json"
 TOLERANCE_PX = 0.05
 
 
@@ -48,6 +51,21 @@ def run_eval(model_folder, out, data, boxes):
         subprocess.run(["flzoo", "eval", "--model", str(model_folder), "--data", str(data), "--subsets", SUBSET,
                         "--boxes", boxes, *detector, "--no-flip", "--out", str(out)], check=True)
     return json.loads((out / "results.json").read_text())
+
+
+def record_reference_points(name, folder):
+    """The stored model's points (input pixels, 4 decimals) on the reference crops of the astronaut photo."""
+    from skimage import data
+
+    from flzoo.data.crop import crop_matrix, warp
+
+    reference = json.loads(REFERENCE.read_text())
+    model = load_model(folder)
+    size = model.input_size
+    crops = np.stack([warp(data.astronaut(), crop_matrix(cx, cy, side, size), size)
+                      for cx, cy, side in reference["crops"]]).astype(np.float32)
+    reference["points"][name] = np.round(model.predict_points(crops).astype(np.float64), 4).tolist()
+    REFERENCE.write_text(json.dumps(reference))
 
 
 def max_point_diff(a, b):
@@ -113,6 +131,7 @@ def main():
     print(f"{build['variant']}: best bundled model {index['best'][build['variant']]} (validation NME {mine} "
           f"here, {theirs} for {current})")
 
+    record_reference_points(name, preset)
     record = REPO / "docs" / "runs" / name
     copy_record(run, record)
     print(f"{name}: Helen test NME {g['nme']:.4f} (GT crops), {d['nme']:.4f} (detector boxes), "

@@ -235,6 +235,29 @@ def test_step_range_maps_global_steps_to_epoch_and_index():
     assert steps[0] == (1, 2)  # random access (Keras peeks at items for shapes) still maps correctly
 
 
+def test_batches_built_ahead_on_threads_come_in_step_order():
+    import threading
+    import time
+
+    from flzoo.train.loop import _batches_ahead
+
+    threads = set()
+
+    class Batches:
+        def __len__(self):
+            return 3
+
+        def batch(self, i, epoch):
+            threads.add(threading.get_ident())
+            time.sleep(0.01 * ((i + epoch) % 2))  # uneven costs: a later step may finish first
+            return (epoch, i)
+
+    for workers in (1, 3):
+        got = list(_batches_ahead(Batches(), 5, 11, workers))
+        assert got == [(1, 2), (2, 0), (2, 1), (2, 2), (3, 0), (3, 1)]
+    assert threading.get_ident() not in threads  # built off the training thread
+
+
 # ---------------------------------------------------------------- end to end on the real data
 
 
