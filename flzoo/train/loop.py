@@ -74,7 +74,7 @@ def train_segment(model, batches, start, stop, workers, progress, distributed=Fa
     """Train global steps ``[start, stop)``; returns each logged loss term's mean over those steps.
 
     One ``train_on_batch`` per step: ``fit`` over a ``PyDataset`` feeds TensorFlow through a ``py_function``,
-    which ran the MobileNetV2 pwc at 22.7 img/s where this loop runs it at 57 (docs/training.md, "Throughput").
+    which ran the MobileNetV2 pwc at 22.5 img/s where this loop runs it at 60 (docs/training.md, "Throughput").
     A data-parallel run goes through ``fit``, which splits each batch across the devices."""
     if distributed:
         history = model.fit(_step_range_class()(batches, start, stop, workers), epochs=1, verbose=0,
