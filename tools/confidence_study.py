@@ -24,13 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def face_sets(root, names):
-    from flzoo.data.datasets import TRAIN_SUBSETS, discover, split_train_val
+    from flzoo.data.datasets import discover, validation_faces
 
     found = discover(root)
     out = {}
     for name in names:
         if name == "val":
-            _, out[name] = split_train_val([f for s in TRAIN_SUBSETS for f in found.get(s, [])], 0.1, seed=0)
+            out[name] = validation_faces(found)
         else:
             out[name] = found[name]
     return out

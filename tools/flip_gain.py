@@ -10,7 +10,7 @@ from pathlib import Path
 
 def main():
     import flzoo
-    from flzoo.data.datasets import TRAIN_SUBSETS, discover, split_train_val
+    from flzoo.data.datasets import discover, validation_faces
     from flzoo.evaluate import evaluate_faces
     from flzoo.paths import default_data_root
 
@@ -19,7 +19,7 @@ def main():
     ap.add_argument("--data", type=Path, default=None)
     args = ap.parse_args()
     found = discover(args.data or default_data_root())
-    _, val = split_train_val([f for s in TRAIN_SUBSETS for f in found.get(s, [])], 0.1, seed=0)
+    val = validation_faces(found)
     print("| model | validation faces | NME, no flip | NME, flip | change |\n|---|---|---|---|---|")
     for name in args.models:
         nme = [evaluate_faces(flzoo.load(name, flip=flip, detector=None), {"val": val}, boxes="gt",

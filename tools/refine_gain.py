@@ -10,7 +10,7 @@ import argparse
 
 
 def main():
-    from flzoo.data.datasets import TRAIN_SUBSETS, discover, split_train_val
+    from flzoo.data.datasets import discover, validation_faces
     from flzoo.detect import DEFAULT_DETECTOR, DETECTORS
     from flzoo.evaluate import evaluate_faces
     from flzoo.inference import load
@@ -25,7 +25,7 @@ def main():
     args = parser.parse_args()
     found = discover(args.root)
     if args.subset == "val":
-        _, faces = split_train_val([f for s in TRAIN_SUBSETS for f in found.get(s, [])], 0.1, seed=0)
+        faces = validation_faces(found)
     else:
         faces = found.get(args.subset)
     if not faces:

@@ -247,6 +247,12 @@ def split_train_val(faces, val_fraction=0.1, seed=0):
     return train, val
 
 
+def validation_faces(found):
+    """The validation faces of a default recipe (every training subset of ``discover(root)``'s ``found``, 10%,
+    seed 0): where the studies in tools/ choose defaults, so that no test set chooses them."""
+    return split_train_val([f for s in TRAIN_SUBSETS for f in found.get(s, [])], 0.1, seed=0)[1]
+
+
 # ---------------------------------------------------------------- COFW-68
 
 

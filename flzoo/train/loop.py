@@ -37,16 +37,20 @@ def _step_range_class():
         def __init__(self, batches, start, stop, workers=1):
             super().__init__(workers=workers, use_multiprocessing=False)
             self.batches, self.start, self.stop = batches, start, stop
-            self.per_epoch = len(batches)
 
         def __len__(self):
             return self.stop - self.start
 
         def __getitem__(self, i):
-            epoch, index = divmod(self.start + i, self.per_epoch)
-            return self.batches.batch(index, epoch)
+            return batch_of_step(self.batches, self.start + i)
 
     return StepRange
+
+
+def batch_of_step(batches, step):
+    """The training batch of global step ``step``: ``(epoch, index) = divmod(step, steps per epoch)``."""
+    epoch, index = divmod(step, len(batches))
+    return batches.batch(index, epoch)
 
 
 def _batches_ahead(batches, start, stop, workers=1):
@@ -56,14 +60,10 @@ def _batches_ahead(batches, start, stop, workers=1):
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    def make(step):
-        epoch, index = divmod(step, len(batches))
-        return batches.batch(index, epoch)
-
     with ThreadPoolExecutor(workers) as pool:
         ahead = deque()
         for step in range(start, stop):
-            ahead.append(pool.submit(make, step))
+            ahead.append(pool.submit(batch_of_step, batches, step))
             if len(ahead) > workers:
                 yield ahead.popleft().result()
         while ahead:
@@ -71,7 +71,7 @@ def _batches_ahead(batches, start, stop, workers=1):
 
 
 def train_segment(model, batches, start, stop, workers, progress, distributed=False):
-    """Train global steps ``[start, stop)``; returns each logged loss term's mean over those steps.
+    """Train global steps ``[start, stop)``; returns each logged loss term summed over those steps.
 
     One ``train_on_batch`` per step: ``fit`` over a ``PyDataset`` feeds TensorFlow through a ``py_function``,
     which ran the MobileNetV2 pwc at 22.5 img/s where this loop runs it at 60 (docs/training.md, "Throughput").
@@ -79,14 +79,14 @@ def train_segment(model, batches, start, stop, workers, progress, distributed=Fa
     if distributed:
         history = model.fit(_step_range_class()(batches, start, stop, workers), epochs=1, verbose=0,
                             shuffle=False, callbacks=[progress.callback()])
-        return {name: float(values[-1]) for name, values in history.history.items()}
+        return {name: float(values[-1]) * (stop - start) for name, values in history.history.items()}  # means
     sums = {}
     for x, y in _batches_ahead(batches, start, stop, workers):
         logs = model.train_on_batch(x, y, return_dict=True)
         for name, value in logs.items():
             sums[name] = sums.get(name, 0.0) + float(value)
         progress.advance(logs)
-    return {name: total / (stop - start) for name, total in sums.items()}
+    return sums
 
 
 def _write_json(path, value):
@@ -418,7 +418,7 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
                 stop = min(stop, step + max(0, fits))
             if stop > step:
                 t0 = time.time()
-                means = train_segment(model, train_batches, step, stop, t.get("data_workers", 1), bar,
+                sums = train_segment(model, train_batches, step, stop, t.get("data_workers", 1), bar,
                                       distributed=recipe["distribute"]["enabled"])
                 state["train_s"] += time.time() - t0
                 if rate is not None:  # after this process's first segment (the compile): its training rate
@@ -430,8 +430,8 @@ def train(recipe, out, data_root, resume=False, progress=True, log=print, skip_b
                         log(f"{recipe['name']}: {bs / rate:.1f} images/s over steps {step}..{stop} (after the "
                             f"compile); {t['max_seconds']} s allow about {int(max(0, deadline - time.time()) / rate)} "
                             f"more steps")
-                for name, mean in means.items():
-                    state["loss_sums"][name] = state["loss_sums"].get(name, 0.0) + mean * (stop - step)
+                for name, total in sums.items():
+                    state["loss_sums"][name] = state["loss_sums"].get(name, 0.0) + total
                 state["loss_steps"] += stop - step
                 step = stop
             t1 = time.time()

@@ -7,7 +7,7 @@ import pytest
 
 from data_fakes import LAYOUT, cofw_image, write_cofw, write_face, write_tree
 from flzoo.data.datasets import (SUBSETS, TEST_SUBSETS, TRAIN_SUBSETS, Face, discover, load_image, photo_id,
-                                 split_train_val)
+                                 split_train_val, validation_faces)
 
 
 def test_discovers_every_official_layout(tmp_path):
@@ -102,6 +102,8 @@ def test_split_on_real_training_faces_keeps_helen_photos_together(data_root):
     assert {f.photo_id for f in train}.isdisjoint(f.photo_id for f in val)
     multi = {f.photo_id for f in train_faces if f.image_path.stem.endswith("_2")}
     assert multi, "the copy has multi-face photos"
+    # the studies' validation faces are a default recipe's: the same 10%, seed 0, never a test face
+    assert validation_faces(faces) == val
 
 
 @pytest.mark.parametrize("v73", [True, False])
