@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-SEED_SUFFIX = re.compile(r"^(?:preset-)?(?P<config>.+?)(?:[_-]seed\d+)?$")
+SEED_SUFFIX = re.compile(r"^(?P<config>.+?)(?:[_-]seed\d+)?$")
 METRICS = ("nme", "auc", "fr")
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 from flzoo.data.datasets import SUBSETS, dataset
 from flzoo.metrics import THRESHOLD, as_errors, auc, ced, failure_rate
+from flzoo.reference import DLIB_MEASURED, PAPER_NME
 
 _GENERIC_DIRS = ("best", "last", "latest", "final", "model", "checkpoints")
 
@@ -166,11 +168,12 @@ def write_outputs(results, out_dir):
 
 def short_name(model):
     """A model name for titles and columns: a registry name as is, a folder path by its last part (with the
-    run folder's name for a run's ``best/``-like folder)."""
+    run folder's name for a run's ``best/``-like folder, and a staged preset's registry name)."""
     path = Path(str(model))
     if path.name in _GENERIC_DIRS and path.parent.name:
         return f"{path.parent.name}/{path.name}"
-    return path.name or str(model)
+    # tools/bundle_run.py evaluates a bundled model <name> while it is staged as preset-<name>
+    return path.name.removeprefix("preset-") or str(model)
 
 
 def _column_names(runs):
@@ -187,41 +190,63 @@ def _column_names(runs):
     return names
 
 
-def compare_table(runs, metric="nme"):
+def column_variant(results):
+    """The paper variant a ``results.json`` evaluates, from its model name (``preset-pwc.mnv2``,
+    ``runs/hybrid_seed1/best``, ``hybrid_disc``), or None."""
+    from flzoo.aggregate import configuration
+    from flzoo.models.variants import VARIANTS
+
+    name = re.split(r"[. ]", configuration(results))[0]
+    return name if name in VARIANTS else None
+
+
+def compare_table(runs, metric="nme", paper=False):
     """The paper's Table 2: rows = test sets present in any run (paper order, then others, then Total),
-    one column per run, the best value per row in bold (lowest NME / FR, highest AUC)."""
-    names = _column_names(runs)
+    one column per run, the best value per row in bold (lowest NME / FR, highest AUC). ``paper`` adds dlib's
+    column (measured here) and, for NME, the paper's figure of each column's variant under each test set
+    (``flzoo.reference``)."""
+    names = _column_names(runs) + (["dlib ERT (its own detector)"] if paper else [])
     present = list(dict.fromkeys(s for _, r in runs for s in r["summary"] if s != "total"))
     rows = [s for s in SUBSETS if s in present] + [s for s in present if s not in SUBSETS] + ["total"]
     lower_is_better = metric != "auc"
+    fmt = (lambda v: f"{100 * v:.1f}%") if metric == "fr" else _fmt
     lines = ["| set | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for s in rows:
         vals = [r["summary"].get(s, {}).get(metric) for _, r in runs]
+        vals += [DLIB_MEASURED.get(s, {}).get(metric)] if paper else []
         # compare the values as shown, so equal-looking cells are all marked best
-        fmt = (lambda v: f"{100 * v:.1f}%") if metric == "fr" else _fmt
         shown = [None if v is None or not math.isfinite(v) else fmt(v) for v in vals]
         numbers = [None if t is None else float(t.rstrip("%")) for t in shown]
         valid = [v for v in numbers if v is not None]
         best = (min(valid) if lower_is_better else max(valid)) if valid else None
-        cells = ["–" if t is None else f"**{t}**" if v == best and len(runs) > 1 else t
+        cells = ["–" if t is None else f"**{t}**" if v == best and len(names) > 1 else t
                  for t, v in zip(shown, numbers)]
         lines.append(f"| {dataset(s).label} | " + " | ".join(cells) + " |")
+        if paper and metric == "nme" and s in PAPER_NME:
+            published = [PAPER_NME[s].get(column_variant(r)) for _, r in runs] + [PAPER_NME[s]["dlib"]]
+            lines.append(f"| {dataset(s).label}, paper | " + " | ".join(_fmt(v) for v in published) + " |")
     return "\n".join(lines) + "\n"
 
 
-def render_comparison(runs):
-    """Markdown for ``flzoo compare``: NME (Table 2 layout), eye NME, AUC@0.08 and FR@0.08 tables."""
+def render_comparison(runs, paper=False):
+    """Markdown for ``flzoo compare``: NME (Table 2 layout), eye NME, AUC@0.08 and FR@0.08 tables; ``paper``
+    adds the paper's figures and dlib's (``compare_table``)."""
     names = _column_names(runs)
     parts = ["# Model comparison (the paper's Table 2 layout)", ""]
     for name, (path, res) in zip(names, runs):
         parts.append(f"- **{name}**: `{path}`; {_protocol(res)}")
+    if paper:
+        parts.append("- **dlib ERT (its own detector)**: dlib 19/20's 68-point ERT model with its HOG detector, "
+                     "measured on this data (the ground-truth box where the detector missed a face; docs/paper.md)")
+        parts += ["", "Rows \"<set>, paper\": the paper's Table 2 figure for the column's variant (its VGG19-FCN "
+                  "at 224 px, trained on 3,148 faces; its dlib column leaves out the faces dlib's detector missed)."]
     subsets = {tuple(s for s in r["summary"] if s != "total") for _, r in runs}
     if len(subsets) > 1:
         parts += ["", "Note: the runs cover different test sets, so their Total rows are not comparable."]
     parts += ["", "Best per row in bold.", ""]
     for metric, title in (("nme", "NME, 68 points"), ("nme_eyes", "NME, 12 eye anchors"),
                           ("auc", "AUC@0.08 (higher is better)"), ("fr", "Failure rate @0.08")):
-        parts += [f"## {title}", "", compare_table(runs, metric)]
+        parts += [f"## {title}", "", compare_table(runs, metric, paper)]
     return "\n".join(parts)
 
 
@@ -242,12 +267,13 @@ def find_results(path):
     return found
 
 
-def write_comparison(runs, out_dir):
+def write_comparison(runs, out_dir, paper=False):
     """Write ``comparison.md``, ``ced_68.png`` (every model, all faces: the paper's Figure 9) and
-    ``ced_eyes.png`` into ``out_dir`` for ``runs`` = ``[(path, load_results(path)), ...]``; returns the Markdown."""
+    ``ced_eyes.png`` into ``out_dir`` for ``runs`` = ``[(path, load_results(path)), ...]``; returns the Markdown.
+    ``paper``: with the paper's and dlib's figures (``compare_table``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    text = render_comparison(runs)
+    text = render_comparison(runs, paper)
     (out / "comparison.md").write_text(text)
     names = _column_names(runs)
     for key, file, what in (("nme", "ced_68.png", "68 points"), ("nme_eyes", "ced_eyes.png", "12 eye anchors")):

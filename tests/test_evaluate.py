@@ -252,6 +252,24 @@ def test_compare_marks_best_per_row(tmp_path):
     assert "Total rows are not comparable" in text
 
 
+def test_compare_with_the_papers_and_dlibs_figures(tmp_path):
+    runs = {"preset-pwc.mnv2": {"helen_test": 0.05, "ibug": 0.09}, "runs/hybrid_seed1/best": {"helen_test": 0.02},
+            "my_model": {"helen_test": 0.04}}
+    loaded = [(model, _fake_results(model, nmes)) for model, nmes in runs.items()]
+    assert [report.column_variant(r) for _, r in loaded] == ["pwc", "hybrid", None]
+    text = report.write_comparison(loaded, tmp_path / "cmp", paper=True)
+    nme_table = text.split("## NME, 68 points")[1].split("##")[0]
+    assert "| set | pwc.mnv2 | hybrid_seed1/best | my_model | dlib ERT (its own detector) |" in nme_table
+    # dlib's measured Helen figure competes for best; the paper's row is its figure for each column's variant
+    assert "| Helen | 0.0500 | **0.0200** | 0.0400 | 0.0274 |" in nme_table
+    assert "| Helen, paper | 0.0334 | 0.0315 | – | 0.0298 |" in nme_table
+    assert "| IBUG | **0.0900** | – | – | – |" in nme_table and "| IBUG, paper | 0.0656 | 0.0637 | – | 0.0594 |" in nme_table
+    assert "Total, paper" not in nme_table  # the paper's Total mixes test sets flzoo's does not cover
+    fr_table = text.split("## Failure rate")[1]
+    assert "| Helen | **0.0%** | **0.0%** | **0.0%** | 1.8% |" in fr_table and ", paper" not in fr_table
+    assert "dlib ERT" not in report.write_comparison(loaded, tmp_path / "plain")
+
+
 def test_find_results_and_load_errors(tmp_path):
     run = tmp_path / "run"
     (run / "eval-gt").mkdir(parents=True)

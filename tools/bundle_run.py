@@ -45,11 +45,10 @@ TOLERANCE_PX = 0.05
 
 
 def run_eval(model_folder, out, data, boxes):
-    if not (out / "results.json").is_file():
-        # detector boxes are dlib's, whatever the default detector: the README's "dlib boxes" column
-        detector = ["--detector", "dlib"] if boxes == "detector" else []
-        subprocess.run(["flzoo", "eval", "--model", str(model_folder), "--data", str(data), "--subsets", SUBSET,
-                        "--boxes", boxes, *detector, "--no-flip", "--out", str(out)], check=True)
+    # always afresh: an evaluation already in OUT (the training queue's, of RUN_DIR/best) is not the stored model's
+    detector = ["--detector", "dlib"] if boxes == "detector" else []  # the README's "dlib boxes" column
+    subprocess.run(["flzoo", "eval", "--model", str(model_folder), "--data", str(data), "--subsets", SUBSET,
+                    "--boxes", boxes, *detector, "--no-flip", "--out", str(out)], check=True)
     return json.loads((out / "results.json").read_text())
 
 

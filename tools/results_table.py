@@ -5,7 +5,7 @@
 
 One row per bundled model (``<variant>.<tag>``, in variant order). Columns: GT crops = the paper's protocol; AUC
 and failure rate at NME 0.08; dlib boxes; the paper's Table 2 figure for the same variant (VGG19-FCN, 224 px,
-3,148 training faces; docs/paper.md)."""
+3,148 training faces; flzoo.reference)."""
 
 import json
 import sys
@@ -15,9 +15,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from flzoo import registry  # noqa: E402
+from flzoo.reference import PAPER_NME  # noqa: E402
 
-PAPER_HELEN = {"direct": 0.0356, "cascaded": 0.0367, "distribution": 0.0337, "heatmap_reg": 0.0353, "pwc": 0.0334,
-               "pwc_disc": 0.0336, "hybrid": 0.0315, "hybrid_disc": 0.0312}
 
 
 def main():
@@ -28,7 +27,7 @@ def main():
             continue
         m = json.loads((registry.BUNDLED_DIR / name / "config.json").read_text())["metrics"]
         print(f"| {name} | {m['step']:,} | {m['nme']:.4f} | {m['auc']:.3f} | {100 * m['fr']:.1f}% | "
-              f"{m['nme_detector']:.4f} | {PAPER_HELEN[entry.variant]:.4f} |")
+              f"{m['nme_detector']:.4f} | {PAPER_NME['helen_test'][entry.variant]:.4f} |")
 
 
 if __name__ == "__main__":

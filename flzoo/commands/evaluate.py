@@ -115,7 +115,10 @@ def eval_cmd(model, data, subsets, boxes, misses, out, batch_size, limit, flip, 
 @click.option("--paired", "pairs", multiple=True, metavar="A,B",
               help="Compare configurations A and B face by face (NME difference, 95% bootstrap interval); "
                    "repeatable. A configuration is a run folder name without its _seed<N> suffix.")
-def compare(runs, out, pairs):
+@click.option("--paper", is_flag=True,
+              help="Add the reference figures: the paper's Table 2 NME of each column's variant (a row under "
+                   "each test set) and dlib's ERT measured on this data (a column).")
+def compare(runs, out, pairs, paper):
     """Compare evaluations in the paper's Table 2 layout. Each RUN is a results.json, a folder written by
     `flzoo eval --out`, or a run folder holding eval*/results.json. Runs of one configuration (run folders
     named <config>_seed<N>) are also aggregated into aggregate.md: mean +/- std over the runs."""
@@ -130,7 +133,7 @@ def compare(runs, out, pairs):
                 raise ValueError(f"--paired {pair!r}: expected two configuration names A,B")
             parsed.append(tuple(names))
         loaded = [(str(f), load_results(f)) for run in runs for f in find_results(run)]
-        text = write_comparison(loaded, out)
+        text = write_comparison(loaded, out, paper)
         if parsed or any(len(v) > 1 for v in group_runs(loaded).values()):
             text += "\n" + write_aggregate(loaded, out, parsed)
     except ValueError as exc:
