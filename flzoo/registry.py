@@ -17,6 +17,7 @@ from pathlib import Path
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "presets"
 INDEX_FILE = "index.json"
+MAX_BUNDLED_BYTES = 10_000_000  # a bundled weights file at most (the package stays small)
 
 
 @dataclass(frozen=True)

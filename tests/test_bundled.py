@@ -19,6 +19,13 @@ def test_the_default_and_every_variant_s_best_model_are_bundled():
     assert default_name() in BUNDLED and set(index()["best"].values()) <= set(BUNDLED)
 
 
+def test_bundled_weights_files_stay_small():
+    from flzoo.registry import MAX_BUNDLED_BYTES, resolve
+
+    sizes = {name: (Path(resolve(name)) / "model.safetensors").stat().st_size for name in BUNDLED}
+    assert max(sizes.values()) <= MAX_BUNDLED_BYTES, sizes
+
+
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "preset_points.json").read_text())
 
 

@@ -4,7 +4,7 @@
   shortcut (pool4), transposed conv 4x4/2 added to the stride-8 shortcut (pool3), transposed conv 16x16/8 to C
   at the input resolution. Outputs are raw logits / maps (no activation); the losses apply softmax.
 - ``lite_maps``: a light FPN-style decoder to stride 4 (docs/models.md).
-- ``direct``: flatten -> dropout -> [Dense -> BN -> ReLU]* -> Dense 136 -> (68, 2) points in input pixels.
+- ``direct``: [1x1 conv ->] flatten -> dropout -> [Dense -> BN -> ReLU]* -> Dense 136 -> (68, 2) points in input pixels.
 """
 
 from keras import layers
@@ -50,10 +50,17 @@ def lite_maps(features, channels, width=1.0):
     return layers.Conv2D(channels, 1, name="dec_out")(x)
 
 
-def direct(features, input_size, hidden=(1024, 256), dropout=0.5):
+def direct(features, input_size, hidden=(1024, 256), dropout=0.5, reduce=None):
     """Direct regression from the stride-32 features. The last Dense predicts points centred on the crop in
-    units of its side; ``PixelCoordinates`` turns them into input pixels."""
-    x = layers.Flatten(name="direct_flatten")(features["s32"])
+    units of its side; ``PixelCoordinates`` turns them into input pixels. ``reduce``: channels of a 1x1
+    convolution before the flatten (a wide backbone's 1,280 channels would make the first Dense most of the
+    model)."""
+    x = features["s32"]
+    if reduce:
+        x = layers.Conv2D(reduce, 1, use_bias=False, name="direct_reduce")(x)
+        x = layers.BatchNormalization(name="direct_reduce_bn")(x)
+        x = layers.ReLU(name="direct_reduce_relu")(x)
+    x = layers.Flatten(name="direct_flatten")(x)
     if dropout:
         x = layers.Dropout(dropout, name="direct_dropout")(x)
     for i, units in enumerate(hidden, start=1):

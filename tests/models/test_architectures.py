@@ -116,6 +116,18 @@ def test_every_variant_builds_and_runs_on_the_imagenet_backbones(variant, backbo
     free()
 
 
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "cascaded"])
+def test_the_zoo_s_mobilenet_v2_models_fit_a_bundled_file(variant):
+    """Every variant on the zoo's backbone at its input size stores in float32 under the bundled-file limit
+    (the direct head's 1x1 reduction keeps the 1,280 stride-32 channels from making it 30 MB)."""
+    from flzoo.registry import MAX_BUNDLED_BYTES
+
+    network, _, _ = build_network(variant, "mobilenet_v2", 128)
+    assert 4 * network.count_params() < MAX_BUNDLED_BYTES - 50_000  # the header: ~30 kB (hybrid.mnv2: 29,032)
+    del network
+    free()
+
+
 @pytest.mark.parametrize("backbone", IMAGENET_BACKBONES)
 def test_freeze_stops_training_up_to_the_stride_and_sees_colour(backbone):
     """``freeze=S`` leaves every backbone layer of stride <= S untrainable, the decoder trainable; the RGB
