@@ -93,6 +93,8 @@ def test_compare_two_runs(data, tmp_path):
     # the detector run predicts face 1 from the GT crop as well (a miss), so both score the same: a tie
     assert "| Helen | **0.0625** | **0.0625** |" in text
     assert (tmp_path / "cmp" / "ced_68.png").stat().st_size > 0
+    result = run("compare", tmp_path / "a", "--paper", "-o", tmp_path / "cmp_paper")
+    assert result.exit_code == 0 and "| Helen, paper | – | 0.0298 |" in result.output  # no variant in "double"
     result = CliRunner().invoke(main, ["compare", str(tmp_path / "nothing_here")])
     assert result.exit_code != 0 and "nothing_here: no results.json" in result.output
 
