@@ -84,3 +84,20 @@ def test_recorded_helen_nme_matches_a_fresh_evaluation(name, data_root):
     landmarker = flzoo.load(name, flip=False, runtime="keras")
     fresh = evaluate_faces(landmarker, faces, boxes="gt", progress=False)["summary"]["helen_test"]["nme"]
     assert fresh == pytest.approx(recorded["nme"], abs=5e-4)
+
+
+# What the README says flzoo.load() scores on Helen test with its defaults (test-time flip, BlazeFace boxes and the
+# refinement pass for "detector"), as a user runs it (runtime "auto").
+DEFAULT_PIPELINE_NME = {"gt": 0.0333, "detector": 0.0333}
+
+
+@pytest.mark.data
+@pytest.mark.slow
+@pytest.mark.parametrize("boxes", sorted(DEFAULT_PIPELINE_NME))
+def test_the_default_pipeline_scores_what_the_readme_says(boxes, data_root):
+    from flzoo.data.datasets import discover
+    from flzoo.evaluate import evaluate_faces
+
+    faces = {"helen_test": discover(data_root)["helen_test"]}
+    summary = evaluate_faces(flzoo.load(), faces, boxes=boxes, progress=False)["summary"]["helen_test"]
+    assert summary["nme"] == pytest.approx(DEFAULT_PIPELINE_NME[boxes], abs=5e-4)
