@@ -121,8 +121,10 @@ def evaluate_faces(landmarker, faces_by_subset, boxes="gt", misses="gt", batch_s
             records.append(_face_record(subset, face, p, det, c))
         bar.update(len(chunk))
     bar.close()
+    variant = getattr(getattr(landmarker, "model", None), "variant", None)
     return {
         "model": model_name if model_name is not None else type(landmarker).__name__,
+        **({"variant": variant} if variant else {}),  # the paper's column for flzoo compare --paper
         "boxes": boxes,
         **({"misses": misses} if boxes == "detector" else {}),
         "summary": summarize_records(records, list(faces_by_subset)),

@@ -190,19 +190,20 @@ def _column_names(runs):
     return names
 
 
-def column_variant(results):
-    """The paper variant a ``results.json`` evaluates, from its model name (``preset-pwc.mnv2``,
-    ``runs/hybrid_seed1/best``, ``hybrid_disc``), or None."""
+def results_variant(results):
+    """The paper variant a ``results.json`` evaluates: its ``variant`` field (``flzoo eval`` records it), else read
+    from the model's name (``preset-pwc.mnv2``, ``runs/hybrid_seed1/best``, ``hybrid_disc``), else None."""
     from flzoo.aggregate import configuration
     from flzoo.models.variants import VARIANTS
 
-    name = re.split(r"[. ]", configuration(results))[0]
+    name = results.get("variant") or re.split(r"[. ]", configuration(results))[0]
     return name if name in VARIANTS else None
 
 
 def compare_table(runs, metric="nme", paper=False):
     """The paper's Table 2: rows = test sets present in any run (paper order, then others, then Total),
-    one column per run, the best value per row in bold (lowest NME / FR, highest AUC). ``paper`` adds dlib's
+    one column per run, the best value per row in bold when two or more runs have one (lowest NME / FR, highest
+    AUC). ``paper`` adds dlib's
     column (measured here) and, for NME, the paper's figure of each column's variant under each test set
     (``flzoo.reference``)."""
     names = _column_names(runs) + (["dlib ERT (its own detector)"] if paper else [])
@@ -217,13 +218,14 @@ def compare_table(runs, metric="nme", paper=False):
         # compare the values as shown, so equal-looking cells are all marked best
         shown = [None if v is None or not math.isfinite(v) else fmt(v) for v in vals]
         numbers = [None if t is None else float(t.rstrip("%")) for t in shown]
-        valid = [v for v in numbers if v is not None]
-        best = (min(valid) if lower_is_better else max(valid)) if valid else None
-        cells = ["–" if t is None else f"**{t}**" if v == best and len(names) > 1 else t
-                 for t, v in zip(shown, numbers)]
+        # the best of the runs; dlib's column (its own detector, another protocol) is shown, not ranked
+        valid = [v for v in numbers[:len(runs)] if v is not None]
+        best = (min(valid) if lower_is_better else max(valid)) if len(valid) > 1 else None
+        cells = ["–" if t is None else f"**{t}**" if v == best and i < len(runs) else t
+                 for i, (t, v) in enumerate(zip(shown, numbers))]
         lines.append(f"| {dataset(s).label} | " + " | ".join(cells) + " |")
         if paper and metric == "nme" and s in PAPER_NME:
-            published = [PAPER_NME[s].get(column_variant(r)) for _, r in runs] + [PAPER_NME[s]["dlib"]]
+            published = [PAPER_NME[s].get(results_variant(r)) for _, r in runs] + [PAPER_NME[s]["dlib"]]
             lines.append(f"| {dataset(s).label}, paper | " + " | ".join(_fmt(v) for v in published) + " |")
     return "\n".join(lines) + "\n"
 
@@ -239,7 +241,9 @@ def render_comparison(runs, paper=False):
         parts.append("- **dlib ERT (its own detector)**: dlib 19/20's 68-point ERT model with its HOG detector, "
                      "measured on this data (the ground-truth box where the detector missed a face; docs/paper.md)")
         parts += ["", "Rows \"<set>, paper\": the paper's Table 2 figure for the column's variant (its VGG19-FCN "
-                  "at 224 px, trained on 3,148 faces; its dlib column leaves out the faces dlib's detector missed)."]
+                  "at 224 px, trained on 3,148 faces; its dlib column leaves out the faces dlib's detector missed). "
+                  "dlib's column is not ranked (its own detector's boxes, not ground-truth crops) and has no curve "
+                  "in the CED plots (no per-face figures)."]
     subsets = {tuple(s for s in r["summary"] if s != "total") for _, r in runs}
     if len(subsets) > 1:
         parts += ["", "Note: the runs cover different test sets, so their Total rows are not comparable."]

@@ -26,6 +26,7 @@ def record(name):
     path = REPO / config["training"]["run"] / "eval_gt" / "results.json"
     results = load_results(path)
     results["model"] = name  # the column's label: the registry name, not the folder it was evaluated from
+    results["variant"] = config["build"]["variant"]  # records older than flzoo eval's "variant" field lack it
     return str(path.relative_to(REPO)), results
 
 

@@ -18,7 +18,6 @@ from flzoo import registry  # noqa: E402
 from flzoo.reference import PAPER_NME  # noqa: E402
 
 
-
 def main():
     print("| model | steps (best) | Helen NME, GT crops | AUC@0.08 | FR@0.08 | Helen NME, dlib boxes | paper, Helen NME |")
     print("|---|---|---|---|---|---|---|")

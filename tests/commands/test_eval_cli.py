@@ -134,6 +134,7 @@ def test_eval_real_model_on_helen(data_root, tmp_path):
     assert result.exit_code == 0, result.output
     res = json.loads((out / "results.json").read_text())
     assert res["summary"]["helen_test"]["n"] == 3 and len(res["faces"]) == 3
+    assert res["variant"] == "direct"  # what flzoo compare --paper reads
     for face in res["faces"]:
         gt = read_pts_independently(face["image"].rsplit(".", 1)[0] + ".pts")
         assert rescore(face["points"], gt) == pytest.approx(face["nme"], abs=1e-6)

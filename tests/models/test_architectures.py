@@ -117,7 +117,7 @@ def test_every_variant_builds_and_runs_on_the_imagenet_backbones(variant, backbo
 
 
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "cascaded"])
-def test_the_zoo_s_mobilenet_v2_models_fit_a_bundled_file(variant):
+def test_every_mobilenet_v2_variant_fits_a_bundled_file(variant):
     """Every variant on the zoo's backbone at its input size stores in float32 under the bundled-file limit
     (the direct head's 1x1 reduction keeps the 1,280 stride-32 channels from making it 30 MB)."""
     from flzoo.registry import MAX_BUNDLED_BYTES
