@@ -4,9 +4,11 @@
 
 Per run: backbone, input size, frozen stride, trainable parameters, training img/s and wall hours (from
 metrics.json: the 2-core machine, so an hour of wall time is an hour of the whole CPU), validation NME at each
-500 steps and the best (validation split of the training faces; no test set).
+500 steps up to the longest run's last (``--every N`` for another spacing) and the best (validation split of the
+training faces; no test set). ``python tools/pilot_table.py docs/runs/*.mnv2`` gives the zoo's learning curves.
 """
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -27,17 +29,23 @@ def row(run):
     return {"run": run.name, "backbone": m["backbone"], "input": m["input_size"],
             "freeze": m["options"].get("freeze", "-") if m.get("pretrained") else "scratch",
             "params": (config.get("params") or {}).get("trainable"), "img_s": metrics.get("train_images_per_s"),
-            "hours": hours, "val": {s: at.get(s) for s in (500, 1000, 1500, 2000)},
+            "hours": hours, "val": at,
             "best": (best["val_nme"], best["step"]) if best else None, "finished": metrics.get("finished")}
 
 
-def main(runs):
-    rows = [row(r) for r in runs if (Path(r) / "log.jsonl").is_file()]
-    print("| pilot | backbone | input | frozen to | trainable params | train img/s | wall h | val NME @500 / 1000 / "
-          "1500 / 2000 | best val NME (step) |")
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--every", type=int, default=500, help="steps between the validation NME columns")
+    args = parser.parse_args()
+    rows = [row(r) for r in args.runs if (r / "log.jsonl").is_file()]
+    last = max((max(r["val"], default=0) for r in rows), default=0)
+    steps = list(range(args.every, last + 1, args.every))
+    print("| pilot | backbone | input | frozen to | trainable params | train img/s | wall h | val NME @"
+          + " / ".join(str(s) for s in steps) + " | best val NME (step) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        val = " / ".join("-" if v is None else f"{v:.4f}" for v in r["val"].values())
+        val = " / ".join("-" if r["val"].get(s) is None else f"{r['val'][s]:.4f}" for s in steps)
         params = f"{r['params']:,}" if r["params"] else "-"
         best = f"{r['best'][0]:.4f} ({r['best'][1]})" if r["best"] else "-"
         note = "" if r["finished"] else " (running)"
@@ -46,4 +54,4 @@ def main(runs):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main())
