@@ -36,6 +36,8 @@ def list_cmd(pattern, as_json):
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    click.echo("\nparams: trainable parameters stored (the lite +disc models also store their 35 k-parameter shape "
+               "discriminator). NME: Helen test from ground-truth crops, the network alone (no flip).")
 
 
 def _face_json(face):
