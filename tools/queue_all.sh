@@ -17,10 +17,11 @@ bash tools/train_queue.sh "$runs/zoo" "${zoo[@]}"
 # An ablation run whose record is committed (docs/ablation/runs/<name>) is done too.
 ablation=()
 add() { [ -d "docs/ablation/runs/${1##*name=}" ] || ablation+=("$1"); }
-# the losses without a discriminator first, then the weight sweep of both +disc losses at seed 0 (0.1 is the
-# bundled runs'; hybrid_disc at 1 collapsed: docs/runs/pilots/hybrid_disc_mnv2_adv1_stopped), then their seeds
-for variant in pwc hybrid; do
-  for seed in 1 2; do add "recipes/mnv2/$variant.yaml:seed=$seed,name=$variant.mnv2_seed$seed"; done
+# the losses without a discriminator first (seed by seed, so that both have a second seed early), then the weight
+# sweep of both +disc losses at seed 0 (0.1 is the bundled runs'; hybrid_disc at 1 collapsed:
+# docs/runs/pilots/hybrid_disc_mnv2_adv1_stopped), then their seeds
+for seed in 1 2; do
+  for variant in pwc hybrid; do add "recipes/mnv2/$variant.yaml:seed=$seed,name=$variant.mnv2_seed$seed"; done
 done
 for weight in 0.03 0.3; do
   for variant in pwc_disc hybrid_disc; do
