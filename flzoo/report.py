@@ -203,9 +203,8 @@ def results_variant(results):
 def compare_table(runs, metric="nme", paper=False):
     """The paper's Table 2: rows = test sets present in any run (paper order, then others, then Total),
     one column per run, the best value per row in bold when two or more runs have one (lowest NME / FR, highest
-    AUC). ``paper`` adds dlib's
-    column (measured here) and, for NME, the paper's figure of each column's variant under each test set
-    (``flzoo.reference``)."""
+    AUC). ``paper`` adds dlib's column (measured here) and, for NME, the paper's figure of each column's variant
+    under each test set (``flzoo.reference``)."""
     names = _column_names(runs) + (["dlib ERT (its own detector)"] if paper else [])
     present = list(dict.fromkeys(s for _, r in runs for s in r["summary"] if s != "total"))
     rows = [s for s in SUBSETS if s in present] + [s for s in present if s not in SUBSETS] + ["total"]
