@@ -17,11 +17,13 @@ bash tools/train_queue.sh "$runs/zoo" "${zoo[@]}"
 # An ablation run whose record is committed (docs/ablation/runs/<name>) is done too.
 ablation=()
 add() { [ -d "docs/ablation/runs/${1##*name=}" ] || ablation+=("$1"); }
-# the losses without a discriminator first (seed by seed, so that both have a second seed early), then the weight
-# sweep of both +disc losses at seed 0 (0.1 is the bundled runs'; hybrid_disc at 1 collapsed:
-# docs/runs/pilots/hybrid_disc_mnv2_adv1_stopped), then their seeds
+# seed by seed, so that every loss has three seeds (0 is the bundled model's run) before anything else: the +disc
+# losses at 0.1, the bundled runs' weight and the one validation chose for the lite pwc_disc; then the weight sweep
+# of both +disc losses at seed 0 (hybrid_disc at 1 collapsed: docs/runs/pilots/hybrid_disc_mnv2_adv1_stopped)
 for seed in 1 2; do
-  for variant in pwc hybrid; do add "recipes/mnv2/$variant.yaml:seed=$seed,name=$variant.mnv2_seed$seed"; done
+  for variant in pwc hybrid pwc_disc hybrid_disc; do
+    add "recipes/mnv2/$variant.yaml:seed=$seed,name=$variant.mnv2_seed$seed"
+  done
 done
 for weight in 0.03 0.3; do
   for variant in pwc_disc hybrid_disc; do
@@ -29,7 +31,4 @@ for weight in 0.03 0.3; do
   done
 done
 add "recipes/mnv2/pwc_disc.yaml:model.options.adv_weight=1,name=pwc_disc.mnv2_adv1"
-for variant in pwc_disc hybrid_disc; do
-  for seed in 1 2; do add "recipes/mnv2/$variant.yaml:seed=$seed,name=$variant.mnv2_seed$seed"; done
-done
 bash tools/train_queue.sh "$runs/ablation" "${ablation[@]}"
