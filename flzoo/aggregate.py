@@ -56,29 +56,47 @@ def face_nmes(results, subset):
 def paired_difference(a_runs, b_runs, subset, resamples=10_000, seed=0):
     """NME of configuration A minus B, face by face: each face's NME averaged over the runs of its
     configuration, then the mean difference over the faces all runs scored, with a 95% percentile bootstrap
-    interval over faces (``resamples`` draws, seeded). Returns ``{"mean", "low", "high", "faces"}``."""
+    interval over seeds and faces (``resamples`` draws, seeded): each draw resamples each configuration's runs and
+    then the faces, so the interval holds the spread between seeds as well as between faces (with one run per
+    configuration it is the bootstrap over faces alone). Returns ``{"mean", "low", "high", "faces"}``."""
     per_run = [face_nmes(r, subset) for r in list(a_runs) + list(b_runs)]
     common = sorted(set.intersection(*(set(p) for p in per_run))) if per_run else []
     if not common:
         raise ValueError(f"no face of {subset!r} is scored in every run of both configurations")
-    a = np.mean([[p[f] for f in common] for p in per_run[:len(a_runs)]], axis=0)
-    b = np.mean([[p[f] for f in common] for p in per_run[len(a_runs):]], axis=0)
-    diff = a - b
+    nmes = np.asarray([[p[f] for f in common] for p in per_run])
+    a, b = nmes[:len(a_runs)], nmes[len(a_runs):]
     rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), (resamples, len(diff)))].mean(axis=1)
+
+    def resampled_means(runs):  # (resamples, faces): each face's mean over runs drawn with replacement
+        weights = np.stack([np.bincount(row, minlength=len(runs)) for row in
+                            rng.integers(0, len(runs), (resamples, len(runs)))]) / len(runs)
+        return weights @ runs
+
+    diffs = resampled_means(a) - resampled_means(b)
+    faces = rng.integers(0, len(common), (resamples, len(common)))
+    means = np.take_along_axis(diffs, faces, axis=1).mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
-    return {"mean": float(diff.mean()), "low": float(low), "high": float(high), "faces": len(common)}
+    return {"mean": float((a.mean(axis=0) - b.mean(axis=0)).mean()), "low": float(low), "high": float(high),
+            "faces": len(common)}
 
 
-def render_aggregate(runs, pairs=()):
+def render_aggregate(runs, pairs=(), paper=False):
     """Markdown: per configuration and test set, mean +/- std (n runs) of NME, AUC@0.08 and FR@0.08; then each
-    ``(A, B)`` of ``pairs`` as the paired NME difference A - B with its bootstrap interval."""
+    ``(A, B)`` of ``pairs`` as the paired NME difference A - B with its bootstrap interval. ``paper`` adds the
+    paper's Table 2 NME of each configuration's variant, and its A - B (``flzoo.reference``)."""
     from flzoo.data.datasets import dataset
+    from flzoo.reference import PAPER_NME
+    from flzoo.report import results_variant
 
     groups = group_runs(runs)
     subsets = list(dict.fromkeys(s for _, r in runs for s in r["summary"] if s != "total"))
+
+    def published(name, subset):  # the paper's NME of a configuration's variant, or None
+        return PAPER_NME.get(subset, {}).get(results_variant(groups[name][0]))
+
     lines = ["# Runs per configuration: mean +/- std over runs (n)", "",
-             "| configuration | set | runs | NME | AUC@0.08 | FR@0.08 |", "|---|---|---|---|---|---|"]
+             "| configuration | set | runs | NME | AUC@0.08 | FR@0.08 |" + (" paper NME |" if paper else ""),
+             "|---|---|---|---|---|---|" + "---|" * paper]
     for name, results in groups.items():
         for s in subsets:
             cells = []
@@ -87,10 +105,14 @@ def render_aggregate(runs, pairs=()):
                 scale, digits = (100, 2) if metric == "fr" else (1, 4)
                 cells.append("–" if mean is None else f"{mean * scale:.{digits}f}"
                              + ("" if std is None else f" ± {std * scale:.{digits}f}") + ("%" if metric == "fr" else ""))
+            if paper:
+                value = published(name, s)
+                cells.append("–" if value is None else f"{value:.4f}")
             lines.append(f"| {name} | {dataset(s).label} | {len(results)} | " + " | ".join(cells) + " |")
     if pairs:
-        lines += ["", "## Paired comparisons (NME of A minus B, face by face; 95% bootstrap interval over faces)", "",
-                  "| A | B | set | faces | mean difference | 95% interval | A better? |", "|---|---|---|---|---|---|---|"]
+        lines += ["", "## Paired comparisons (NME of A minus B, face by face; 95% bootstrap interval over seeds and "
+                  "faces)", "", "| A | B | set | faces | mean difference | 95% interval | A better? |"
+                  + (" paper A - B |" if paper else ""), "|---|---|---|---|---|---|---|" + "---|" * paper]
         for a, b in pairs:
             for name in (a, b):
                 if name not in groups:
@@ -99,14 +121,18 @@ def render_aggregate(runs, pairs=()):
             for s in subsets:
                 d = paired_difference(groups[a], groups[b], s)
                 verdict = "yes" if d["high"] < 0 else "no (B better)" if d["low"] > 0 else "not shown"
-                lines.append(f"| {a} | {b} | {dataset(s).label} | {d['faces']} | {d['mean']:+.4f} | "
-                             f"[{d['low']:+.4f}, {d['high']:+.4f}] | {verdict} |")
+                row = (f"| {a} | {b} | {dataset(s).label} | {d['faces']} | {d['mean']:+.4f} | "
+                       f"[{d['low']:+.4f}, {d['high']:+.4f}] | {verdict} |")
+                if paper:
+                    pa, pb = published(a, s), published(b, s)
+                    row += " – |" if None in (pa, pb) else f" {pa - pb:+.4f} |"
+                lines.append(row)
     return "\n".join(lines) + "\n"
 
 
-def write_aggregate(runs, out_dir, pairs=()):
+def write_aggregate(runs, out_dir, pairs=(), paper=False):
     """Write ``aggregate.md`` for ``runs`` = ``[(path, load_results(path)), ...]``; returns the Markdown."""
-    text = render_aggregate(runs, pairs)
+    text = render_aggregate(runs, pairs, paper)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "aggregate.md").write_text(text)

@@ -36,17 +36,31 @@ def test_mean_and_sample_std_by_hand():
     assert mean_std([0.03]) == (0.03, None, 1)
 
 
-def test_paired_difference_averages_seeds_per_face_and_bootstraps_over_faces():
-    a = [results("r/a_seed0/best", [0.10, 0.20]), results("r/a_seed1/best", [0.30, 0.40])]
-    b = [results("r/b_seed0/best", [0.20, 0.20])]
-    d = paired_difference(a, b, "helen_test", resamples=20000)
-    # per face: A = (0.2, 0.3), B = (0.2, 0.2): differences (0.0, 0.1), mean 0.05
+def test_paired_difference_bootstraps_over_faces_by_hand():
+    d = paired_difference([results("r/a_seed0/best", [0.20, 0.30])], [results("r/b_seed0/best", [0.20, 0.20])],
+                          "helen_test", resamples=20000)
+    # differences (0.0, 0.1), mean 0.05; two faces: the bootstrap mean is 0 (p 1/4), 0.05 (1/2) or 0.1 (1/4), so
+    # the 95% interval is [0, 0.1]
     assert d["faces"] == 2 and d["mean"] == pytest.approx(0.05)
-    # two faces: the bootstrap mean is 0 (p 1/4), 0.05 (1/2) or 0.1 (1/4), so the 95% interval is [0, 0.1]
     assert (d["low"], d["high"]) == (pytest.approx(0.0), pytest.approx(0.1))
     same = paired_difference([results("x_seed0", [0.1, 0.3, 0.2])], [results("y_seed0", [0.05, 0.25, 0.15])],
                              "helen_test")
     assert (same["mean"], same["low"], same["high"]) == (pytest.approx(0.05),) * 3  # every difference 0.05
+
+
+def test_paired_difference_holds_the_spread_between_seeds():
+    # every face alike within a run, so only the seeds vary: a bootstrap over faces alone would give [0, 0]
+    a = [results("r/a_seed0/best", [0.1, 0.1]), results("r/a_seed1/best", [0.3, 0.3])]
+    b = [results("r/b_seed0/best", [0.2, 0.2])]
+    d = paired_difference(a, b, "helen_test", resamples=20000)
+    # A's two runs drawn with replacement: mean 0.1 (p 1/4), 0.2 (1/2) or 0.3 (1/4): differences -0.1 .. 0.1
+    assert d["mean"] == pytest.approx(0.0) and (d["low"], d["high"]) == (pytest.approx(-0.1), pytest.approx(0.1))
+    # seeds and faces both vary: A's per-face mean over the drawn runs is (0.1, 0.2), (0.2, 0.3) or (0.3, 0.4)
+    # (p 1/4, 1/2, 1/4), minus B's (0.2, 0.2); then two faces drawn: the draw means run from -0.1 (p 1/16) to
+    # 0.2 (p 1/16), each end more likely than 2.5%, so the interval is [-0.1, 0.2]
+    a = [results("r/a_seed0/best", [0.10, 0.20]), results("r/a_seed1/best", [0.30, 0.40])]
+    d = paired_difference(a, b, "helen_test", resamples=20000)
+    assert d["mean"] == pytest.approx(0.05) and (d["low"], d["high"]) == (pytest.approx(-0.1), pytest.approx(0.2))
 
 
 def test_compare_aggregates_seeds_and_reports_paired_intervals(tmp_path):
@@ -63,6 +77,15 @@ def test_compare_aggregates_seeds_and_reports_paired_intervals(tmp_path):
     assert result.exit_code == 0, result.output
     text = (out / "aggregate.md").read_text()
     assert "| pwc | Helen | 3 | 0.0560 ± 0.0010 |" in text and "| hybrid | Helen | 3 | 0.0460 ± 0.0010 |" in text
-    assert "| hybrid | pwc | Helen | 6 | -0.0100 | [-0.0100, -0.0100] | yes |" in text
+    # each face: hybrid - pwc = -0.010 + 0.001 x (the mean seed of hybrid's drawn runs - pwc's), seeds 0-2
+    row = next(line for line in text.splitlines() if line.startswith("| hybrid | pwc | Helen | 6 | -0.0100 | ["))
+    low, high = (float(v) for v in row.split("[")[1].split("]")[0].split(","))
+    assert -0.012 <= low < -0.0100 < high <= -0.008 and row.endswith("| yes |")
+    # --paper: the paper's Table 2 NME of each configuration's variant (Helen: PWC 0.0334, hybrid 0.0315), and A - B
+    result = CliRunner().invoke(main, ["compare", *paths, "-o", str(out), "--paired", "hybrid,pwc", "--paper"])
+    assert result.exit_code == 0, result.output
+    text = (out / "aggregate.md").read_text()
+    assert "| pwc | Helen | 3 | 0.0560 ± 0.0010 |" in text and text.count("| 0.0334 |") == 1
+    assert next(line for line in text.splitlines() if line.startswith("| hybrid | pwc |")).endswith("| -0.0019 |")
     bad = CliRunner().invoke(main, ["compare", *paths, "-o", str(out), "--paired", "hybrid,nope"])
     assert bad.exit_code != 0 and "no runs of configuration 'nope'" in bad.output

@@ -10,4 +10,4 @@ shopt -s nullglob
 flzoo compare docs/runs/{pwc,pwc_disc,hybrid,hybrid_disc}.mnv2/eval_gt docs/ablation/runs/*/eval_gt \
   -o docs/ablation/mnv2 \
   --paired pwc.mnv2,pwc_disc.mnv2 --paired pwc.mnv2,hybrid.mnv2 --paired hybrid.mnv2,hybrid_disc.mnv2 \
-  --paired pwc_disc.mnv2,hybrid_disc.mnv2
+  --paired pwc_disc.mnv2,hybrid_disc.mnv2 --paper

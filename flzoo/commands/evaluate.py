@@ -113,11 +113,13 @@ def eval_cmd(model, data, subsets, boxes, misses, out, batch_size, limit, flip, 
 @click.option("-o", "--out", "out", type=click.Path(path_type=Path), default=Path("comparison"),
               show_default=True, help="Output folder for comparison.md, ced_68.png and ced_eyes.png.")
 @click.option("--paired", "pairs", multiple=True, metavar="A,B",
-              help="Compare configurations A and B face by face (NME difference, 95% bootstrap interval); "
+              help="Compare configurations A and B face by face (NME difference, 95% bootstrap interval over "
+                   "seeds and faces); "
                    "repeatable. A configuration is a run folder name without its _seed<N> suffix.")
 @click.option("--paper", is_flag=True,
               help="Add the reference figures: the paper's Table 2 NME of each column's variant (a row under "
-                   "each test set) and dlib's ERT measured on this data (a column).")
+                   "each test set) and dlib's ERT measured on this data (a column); in aggregate.md, the paper's NME "
+                   "of each configuration and its A - B of each --paired.")
 def compare(runs, out, pairs, paper):
     """Compare evaluations in the paper's Table 2 layout. Each RUN is a results.json, a folder written by
     `flzoo eval --out`, or a run folder holding eval*/results.json. Runs of one configuration (run folders
@@ -135,7 +137,7 @@ def compare(runs, out, pairs, paper):
         loaded = [(str(f), load_results(f)) for run in runs for f in find_results(run)]
         text = write_comparison(loaded, out, paper)
         if parsed or any(len(v) > 1 for v in group_runs(loaded).values()):
-            text += "\n" + write_aggregate(loaded, out, parsed)
+            text += "\n" + write_aggregate(loaded, out, parsed, paper)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(text)
