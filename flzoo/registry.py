@@ -140,6 +140,11 @@ def bundled_folder(name):
     return BUNDLED_DIR / canonical_name(name)
 
 
+def bundled_config(name):
+    """A bundled model's ``config.json`` (its build, parameters, measured figures and training record)."""
+    return _read_json(bundled_folder(name) / "config.json")
+
+
 def is_available(entry):
     """True when the weights can be had: the bundled files exist, or the entry names a Hub repo."""
     if entry.hub_repo:
@@ -161,9 +166,8 @@ def describe(entry):
     and which names mean it (``aliases``: the bare variant name where it is that variant's best)."""
     info = asdict(entry)
     info["tag"] = entry.tag
-    cfg_path = BUNDLED_DIR / entry.name / "config.json"
-    if not entry.hub_repo and cfg_path.is_file():
-        metrics = _read_json(cfg_path).get("metrics") or {}
+    if not entry.hub_repo and (BUNDLED_DIR / entry.name / "config.json").is_file():
+        metrics = bundled_config(entry.name).get("metrics") or {}
         for key in ("nme_subset", "val_nme"):  # a test-set NME; the trainer's val_nme is kept apart
             if key in metrics:
                 info[key] = metrics[key]
@@ -201,4 +205,4 @@ def is_name(text):
 
 __all__ = ["Entry", "table", "index", "default_name", "canonical_name", "known_names", "get_entry", "list_models",
            "resolve",
-           "describe", "source", "is_available", "is_name", "BUNDLED_DIR"]
+           "describe", "source", "is_available", "is_name", "bundled_config", "BUNDLED_DIR"]

@@ -8,7 +8,6 @@
 docs/comparison/lite/ (the lite models), each with comparison.md, ced_68.png and ced_eyes.png. A model's record
 is the run folder its config.json names (``training.run``, written by tools/bundle_run.py)."""
 
-import json
 import sys
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from flzoo.report import load_results, write_comparison  # noqa: E402
 
 def record(name):
     """``(path, results)`` of a bundled model's Helen evaluation from ground-truth crops, labelled by its name."""
-    config = json.loads((registry.BUNDLED_DIR / name / "config.json").read_text())
+    config = registry.bundled_config(name)
     path = REPO / config["training"]["run"] / "eval_gt" / "results.json"
     results = load_results(path)
     results["model"] = name  # the column's label: the registry name, not the folder it was evaluated from

@@ -7,7 +7,6 @@ One row per bundled model (``<variant>.<tag>``, in variant order). Columns: GT c
 and failure rate at NME 0.08; dlib boxes; the paper's Table 2 figure for the same variant (VGG19-FCN, 224 px,
 3,148 training faces; flzoo.reference)."""
 
-import json
 import sys
 from pathlib import Path
 
@@ -24,7 +23,7 @@ def main():
     for name, entry in registry.table().items():
         if entry.hub_repo:
             continue
-        m = json.loads((registry.BUNDLED_DIR / name / "config.json").read_text())["metrics"]
+        m = registry.bundled_config(name)["metrics"]
         print(f"| {name} | {m['step']:,} | {m['nme']:.4f} | {m['auc']:.3f} | {100 * m['fr']:.1f}% | "
               f"{m['nme_detector']:.4f} | {PAPER_NME['helen_test'][entry.variant]:.4f} |")
 
