@@ -3,11 +3,11 @@
 # seeds, and the paired face-by-face comparisons with bootstrap intervals -> docs/ablation/mnv2/aggregate.md.
 # Seed 0 of each configuration is the bundled model's run (docs/runs/<variant>.mnv2); the other seeds and the
 # adversarial-weight sweep are docs/ablation/runs/* (tools/queue_all.sh trains them, tools/record_run.py records them).
-#   bash tools/ablation.sh
+#   bash tools/ablation.sh [OUT]   (OUT: docs/ablation/mnv2 unless given)
 set -eu
 cd "$(dirname "$0")/.."
 shopt -s nullglob
 flzoo compare docs/runs/{pwc,pwc_disc,hybrid,hybrid_disc}.mnv2/eval_gt docs/ablation/runs/*/eval_gt \
-  -o docs/ablation/mnv2 \
+  -o "${1:-docs/ablation/mnv2}" \
   --paired pwc.mnv2,pwc_disc.mnv2 --paired pwc.mnv2,hybrid.mnv2 --paired hybrid.mnv2,hybrid_disc.mnv2 \
   --paired pwc_disc.mnv2,hybrid_disc.mnv2 --paper
