@@ -68,8 +68,8 @@ def paired_difference(a_runs, b_runs, subset, resamples=10_000, seed=0):
     rng = np.random.default_rng(seed)
 
     def resampled_means(runs):  # (resamples, faces): each face's mean over runs drawn with replacement
-        weights = np.stack([np.bincount(row, minlength=len(runs)) for row in
-                            rng.integers(0, len(runs), (resamples, len(runs)))]) / len(runs)
+        draws = rng.integers(0, len(runs), (resamples, len(runs)))
+        weights = (draws[:, :, None] == np.arange(len(runs))).mean(axis=1)  # each run's share of a draw
         return weights @ runs
 
     diffs = resampled_means(a) - resampled_means(b)

@@ -141,8 +141,9 @@ def bundled_folder(name):
 
 
 def bundled_config(name):
-    """A bundled model's ``config.json`` (its build, parameters, measured figures and training record)."""
-    return _read_json(bundled_folder(name) / "config.json")
+    """The ``config.json`` (build, parameters, measured figures, training record) of the bundled entry ``name``, an
+    exact entry name as ``table()`` keys it (no alias resolution: callers already hold the name)."""
+    return _read_json(BUNDLED_DIR / name / "config.json")
 
 
 def is_available(entry):
