@@ -7,6 +7,7 @@ groups by itself. A bundled model's evaluation (``tools/bundle_run.py`` stages i
 ``<name>``: the bundled ``pwc.mnv2`` and the runs ``pwc.mnv2_seed1``, ``pwc.mnv2_seed2`` are one configuration.
 """
 
+import json
 import re
 from pathlib import Path
 
@@ -31,6 +32,19 @@ def group_runs(runs):
     for _, results in runs:
         groups.setdefault(configuration(results), []).append(results)
     return groups
+
+
+def validation_nme(results_path):
+    """The best validation NME of the run an evaluation belongs to: ``best_val_nme`` of the ``metrics.json`` in
+    the folder holding the eval folder (a ``flzoo-train`` run folder, or its record by ``tools/record_run.py``),
+    or None where there is none (an evaluation written elsewhere)."""
+    file = Path(results_path).parent.parent / "metrics.json"
+    try:
+        return json.loads(file.read_text()).get("best_val_nme")
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, AttributeError):
+        raise ValueError(f"{file}: not a metrics.json written by flzoo-train (a JSON object)") from None
 
 
 def mean_std(values):
@@ -81,7 +95,9 @@ def paired_difference(a_runs, b_runs, subset, resamples=10_000, seed=0):
 
 
 def render_aggregate(runs, pairs=(), paper=False):
-    """Markdown: per configuration and test set, mean +/- std (n runs) of NME, AUC@0.08 and FR@0.08; then each
+    """Markdown: per configuration and test set, mean +/- std (n runs) of NME, AUC@0.08 and FR@0.08, and each
+    run's best validation NME where its run folder has one (what chose its checkpoint, and what may choose between
+    configurations without looking at a test set); then each
     ``(A, B)`` of ``pairs`` as the paired NME difference A - B with its bootstrap interval. ``paper`` adds the
     paper's Table 2 NME of each configuration's variant, and its A - B (``flzoo.reference``)."""
     from flzoo.data.datasets import dataset
@@ -89,14 +105,19 @@ def render_aggregate(runs, pairs=(), paper=False):
     from flzoo.report import results_variant
 
     groups = group_runs(runs)
+    validation = {}
+    for path, results in runs:
+        validation.setdefault(configuration(results), []).append(validation_nme(path))
+    with_validation = any(v is not None for values in validation.values() for v in values)
     subsets = list(dict.fromkeys(s for _, r in runs for s in r["summary"] if s != "total"))
 
     def published(name, subset):  # the paper's NME of a configuration's variant, or None
         return PAPER_NME.get(subset, {}).get(results_variant(groups[name][0]))
 
     lines = ["# Runs per configuration: mean +/- std over runs (n)", "",
-             "| configuration | set | runs | NME | AUC@0.08 | FR@0.08 |" + (" paper NME |" if paper else ""),
-             "|---|---|---|---|---|---|" + "---|" * paper]
+             "| configuration | set | runs | NME | AUC@0.08 | FR@0.08 |" + (" paper NME |" if paper else "")
+             + (" val NME of each run |" if with_validation else ""),
+             "|---|---|---|---|---|---|" + "---|" * (paper + with_validation)]
     for name, results in groups.items():
         for s in subsets:
             cells = []
@@ -108,6 +129,8 @@ def render_aggregate(runs, pairs=(), paper=False):
             if paper:
                 value = published(name, s)
                 cells.append("–" if value is None else f"{value:.4f}")
+            if with_validation:
+                cells.append(", ".join("–" if v is None else f"{v:.4f}" for v in validation[name]))
             lines.append(f"| {name} | {dataset(s).label} | {len(results)} | " + " | ".join(cells) + " |")
     if pairs:
         lines += ["", "## Paired comparisons (NME of A minus B, face by face; 95% bootstrap interval over seeds and "
@@ -139,5 +162,5 @@ def write_aggregate(runs, out_dir, pairs=(), paper=False):
     return text
 
 
-__all__ = ["configuration", "group_runs", "mean_std", "face_nmes", "paired_difference", "render_aggregate",
+__all__ = ["configuration", "group_runs", "validation_nme", "mean_std", "face_nmes", "paired_difference", "render_aggregate",
            "write_aggregate"]

@@ -74,12 +74,16 @@ def test_compare_aggregates_seeds_and_reports_paired_intervals(tmp_path):
             folder.mkdir(parents=True)
             nmes = [base + 0.001 * seed + 0.002 * i for i in range(6)]
             (folder / "results.json").write_text(json.dumps(results(str(folder.parent / "best"), nmes)))
+            if config == "pwc":  # a training run's folder holds its metrics.json beside the eval folder
+                (folder.parent / "metrics.json").write_text(json.dumps({"best_val_nme": 0.06 + 0.001 * seed}))
             paths.append(str(folder))
     out = tmp_path / "cmp"
     result = CliRunner().invoke(main, ["compare", *paths, "-o", str(out), "--paired", "hybrid,pwc"])
     assert result.exit_code == 0, result.output
     text = (out / "aggregate.md").read_text()
     assert "| pwc | Helen | 3 | 0.0560 ± 0.0010 |" in text and "| hybrid | Helen | 3 | 0.0460 ± 0.0010 |" in text
+    # each run's validation NME, in the order given, where its run folder has a metrics.json
+    assert "| val NME of each run |" in text and "| 0.0600, 0.0610, 0.0620 |" in text and "| –, –, – |" in text
     # each face: hybrid - pwc = -0.010 + 0.001 x (the mean seed of hybrid's drawn runs - pwc's), seeds 0-2
     row = next(line for line in text.splitlines() if line.startswith("| hybrid | pwc | Helen | 6 | -0.0100 | ["))
     low, high = (float(v) for v in row.split("[")[1].split("]")[0].split(","))
@@ -92,6 +96,10 @@ def test_compare_aggregates_seeds_and_reports_paired_intervals(tmp_path):
     assert next(line for line in text.splitlines() if line.startswith("| hybrid | pwc |")).endswith("| -0.0019 |")
     bad = CliRunner().invoke(main, ["compare", *paths, "-o", str(out), "--paired", "hybrid,nope"])
     assert bad.exit_code != 0 and "no runs of configuration 'nope'" in bad.output
+    broken = tmp_path / "pwc_seed1" / "metrics.json"
+    broken.write_text("{truncated")
+    bad = CliRunner().invoke(main, ["compare", *paths, "-o", str(out)])
+    assert bad.exit_code != 0 and f"{broken}: not a metrics.json" in bad.output and "Traceback" not in bad.output
 
 
 def test_the_committed_ablation_is_what_its_records_give(tmp_path):
