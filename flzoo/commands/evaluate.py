@@ -123,7 +123,8 @@ def eval_cmd(model, data, subsets, boxes, misses, out, batch_size, limit, flip, 
 def compare(runs, out, pairs, paper):
     """Compare evaluations in the paper's Table 2 layout. Each RUN is a results.json, a folder written by
     `flzoo eval --out`, or a run folder holding eval*/results.json. Runs of one configuration (run folders
-    named <config>_seed<N>) are also aggregated into aggregate.md: mean +/- std over the runs."""
+    named <config>_seed<N>) are also aggregated into aggregate.md: mean +/- std over the runs, and each run's
+    best validation NME where its run folder's metrics.json has it."""
     from flzoo.aggregate import group_runs, write_aggregate
     from flzoo.report import find_results, load_results, write_comparison
 
