@@ -37,14 +37,23 @@ def group_runs(runs):
 def validation_nme(results_path):
     """The best validation NME of the run an evaluation belongs to: ``best_val_nme`` of the ``metrics.json`` in
     the folder holding the eval folder (a ``flzoo-train`` run folder, or its record by ``tools/record_run.py``),
-    or None where there is none (an evaluation written elsewhere)."""
+    or None where there is none (an evaluation written elsewhere, or a run stopped before its first validation)."""
     file = Path(results_path).parent.parent / "metrics.json"
     try:
-        return json.loads(file.read_text()).get("best_val_nme")
+        metrics = json.loads(file.read_text())
     except FileNotFoundError:
         return None
-    except (json.JSONDecodeError, AttributeError):
-        raise ValueError(f"{file}: not a metrics.json written by flzoo-train (a JSON object)") from None
+    except OSError as err:
+        raise ValueError(f"{file}: cannot read it ({err.strerror or err})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{file}: not a metrics.json written by flzoo-train ({err})") from None
+    if not isinstance(metrics, dict):
+        raise ValueError(f"{file}: not a metrics.json written by flzoo-train (a JSON object)")
+    value = metrics.get("best_val_nme")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or not np.isfinite(value)):
+        raise ValueError(f"{file}: best_val_nme is {value!r}, expected a finite number")
+    return value
 
 
 def mean_std(values):
@@ -153,14 +162,5 @@ def render_aggregate(runs, pairs=(), paper=False):
     return "\n".join(lines) + "\n"
 
 
-def write_aggregate(runs, out_dir, pairs=(), paper=False):
-    """Write ``aggregate.md`` for ``runs`` = ``[(path, load_results(path)), ...]``; returns the Markdown."""
-    text = render_aggregate(runs, pairs, paper)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "aggregate.md").write_text(text)
-    return text
-
-
-__all__ = ["configuration", "group_runs", "validation_nme", "mean_std", "face_nmes", "paired_difference", "render_aggregate",
-           "write_aggregate"]
+__all__ = ["configuration", "group_runs", "validation_nme", "mean_std", "face_nmes", "paired_difference",
+           "render_aggregate"]

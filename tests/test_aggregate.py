@@ -88,6 +88,9 @@ def test_compare_aggregates_seeds_and_reports_paired_intervals(tmp_path):
     row = next(line for line in text.splitlines() if line.startswith("| hybrid | pwc | Helen | 6 | -0.0100 | ["))
     low, high = (float(v) for v in row.split("[")[1].split("]")[0].split(","))
     assert -0.012 <= low < -0.0100 < high <= -0.008 and row.endswith("| yes |")
+    # no run folder with a metrics.json: no validation column
+    result = CliRunner().invoke(main, ["compare", *paths[3:], "-o", str(tmp_path / "hybrid_only")])
+    assert result.exit_code == 0 and "| hybrid | Helen | 3 |" in result.output and "val NME" not in result.output
     # --paper: the paper's Table 2 NME of each configuration's variant (Helen: PWC 0.0334, hybrid 0.0315), and A - B
     result = CliRunner().invoke(main, ["compare", *paths, "-o", str(out), "--paired", "hybrid,pwc", "--paper"])
     assert result.exit_code == 0, result.output
@@ -96,10 +99,18 @@ def test_compare_aggregates_seeds_and_reports_paired_intervals(tmp_path):
     assert next(line for line in text.splitlines() if line.startswith("| hybrid | pwc |")).endswith("| -0.0019 |")
     bad = CliRunner().invoke(main, ["compare", *paths, "-o", str(out), "--paired", "hybrid,nope"])
     assert bad.exit_code != 0 and "no runs of configuration 'nope'" in bad.output
+    # a broken metrics.json: a clear error naming the file, and nothing written (no comparison.md beside a stale
+    # aggregate.md)
     broken = tmp_path / "pwc_seed1" / "metrics.json"
-    broken.write_text("{truncated")
-    bad = CliRunner().invoke(main, ["compare", *paths, "-o", str(out)])
-    assert bad.exit_code != 0 and f"{broken}: not a metrics.json" in bad.output and "Traceback" not in bad.output
+    for content, message in (("{truncated", "not a metrics.json"), ("[0.06]", "not a metrics.json"),
+                             ('{"best_val_nme": "0.06"}', "best_val_nme is '0.06'"),
+                             ('{"best_val_nme": [0.06]}', "best_val_nme is [0.06]"),
+                             ('{"best_val_nme": NaN}', "best_val_nme is nan")):
+        broken.write_text(content)
+        fresh = tmp_path / "fresh"
+        bad = CliRunner().invoke(main, ["compare", *paths, "-o", str(fresh)])
+        assert bad.exit_code == 1 and isinstance(bad.exception, SystemExit), (content, bad.exception)
+        assert f"{broken}: {message}" in bad.output and not fresh.exists(), content
 
 
 def test_the_committed_ablation_is_what_its_records_give(tmp_path):

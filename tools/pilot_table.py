@@ -26,14 +26,15 @@ def row(run, loss=None):
     config = json.loads((run / "best" / "config.json").read_text()) if (run / "best" / "config.json").is_file() else {}
     m = recipe["model"]
     at = {e["step"]: e["val_nme"] for e in log}
-    losses = {e["step"]: e["losses"].get(loss) for e in log} if loss else {}
+    losses = {e["step"]: e.get("losses", {}).get(loss) for e in log} if loss else {}
     best = min(log, key=lambda e: e["val_nme"]) if log else None
     hours = (metrics.get("wall_s") or (log[-1]["time_s"] if log else 0)) / 3600
     return {"run": run.name, "backbone": m["backbone"], "input": m["input_size"],
             "freeze": m["options"].get("freeze", "-") if m.get("pretrained") else "scratch",
             "params": (config.get("params") or {}).get("trainable"), "img_s": metrics.get("train_images_per_s"),
             "hours": hours, "val": at, "loss": losses,
-            "best": (best["val_nme"], best["step"]) if best else None, "finished": metrics.get("finished")}
+            "best": (best["val_nme"], best["step"]) if best else None, "finished": metrics.get("finished"),
+            "logged": {k for e in log for k in e.get("losses", {})}}
 
 
 def main():
@@ -43,6 +44,9 @@ def main():
     parser.add_argument("--loss", help="also this logged training loss at the same steps (e.g. disc_acc, adv)")
     args = parser.parse_args()
     rows = [row(r, args.loss) for r in args.runs if (r / "log.jsonl").is_file()]
+    if args.loss and not any(args.loss in r["logged"] for r in rows):  # a typo, not a column of dashes
+        logged = sorted(set().union(*(r["logged"] for r in rows)))
+        sys.exit(f"no run logged a loss {args.loss!r}; logged: {', '.join(logged) or 'none'}")
     last = max((max(r["val"], default=0) for r in rows), default=0)
     steps = list(range(args.every, last + 1, args.every))
     print("| pilot | backbone | input | frozen to | trainable params | train img/s | wall h | val NME @"

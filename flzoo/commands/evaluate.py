@@ -125,7 +125,7 @@ def compare(runs, out, pairs, paper):
     `flzoo eval --out`, or a run folder holding eval*/results.json. Runs of one configuration (run folders
     named <config>_seed<N>) are also aggregated into aggregate.md: mean +/- std over the runs, and each run's
     best validation NME where its run folder's metrics.json has it."""
-    from flzoo.aggregate import group_runs, write_aggregate
+    from flzoo.aggregate import group_runs, render_aggregate
     from flzoo.report import find_results, load_results, write_comparison
 
     try:
@@ -136,10 +136,17 @@ def compare(runs, out, pairs, paper):
                 raise ValueError(f"--paired {pair!r}: expected two configuration names A,B")
             parsed.append(tuple(names))
         loaded = [(str(f), load_results(f)) for run in runs for f in find_results(run)]
+        # rendered before anything is written, so that an error leaves no half-updated output folder
+        aggregate = (render_aggregate(loaded, parsed, paper)
+                     if parsed or any(len(v) > 1 for v in group_runs(loaded).values()) else None)
         text = write_comparison(loaded, out, paper)
-        if parsed or any(len(v) > 1 for v in group_runs(loaded).values()):
-            text += "\n" + write_aggregate(loaded, out, parsed, paper)
+        if aggregate:
+            (out / "aggregate.md").write_text(aggregate)
+            text += "\n" + aggregate
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as err:
+        raise click.ClickException(f"{err.filename or out}: {err.strerror or err}") from None
     click.echo(text)
-    click.echo(f"wrote {out}/comparison.md, ced_68.png, ced_eyes.png", err=True)
+    click.echo(f"wrote {out}/comparison.md, ced_68.png, ced_eyes.png" + (", aggregate.md" if aggregate else ""),
+               err=True)
