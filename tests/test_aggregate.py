@@ -119,3 +119,25 @@ def test_the_committed_ablation_is_what_its_records_give(tmp_path):
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
     subprocess.run(["bash", "tools/ablation.sh", str(tmp_path)], cwd=repo, env=env, check=True, capture_output=True)
     assert (tmp_path / "aggregate.md").read_text() == (repo / "docs/ablation/mnv2/aggregate.md").read_text()
+
+
+def test_the_sweep_picks_the_weight_with_the_lowest_validation_nme_once_every_run_has_finished(tmp_path):
+    # tools/queue_all.sh trains seeds at the weight tools/sweep_choice.py prints, so a wrong pick costs hours
+    repo = Path(__file__).resolve().parent.parent
+    runs = []
+    for weight, val, finished in ((0.03, 0.0425, "max_steps"), (0.1, 0.0453, "max_steps"), (0.3, 0.0410, None)):
+        run = tmp_path / f"pwc_disc_adv{weight}"
+        run.mkdir()
+        (run / "recipe.yaml").write_text(f"model:\n  options:\n    adv_weight: {weight}\n")
+        (run / "metrics.json").write_text(json.dumps({"finished": finished, "best_val_nme": val}))
+        runs.append(str(run))
+
+    def choose(*folders):
+        return subprocess.run([sys.executable, "tools/sweep_choice.py", *folders], cwd=repo, capture_output=True,
+                              text=True)
+
+    picked = choose(*runs[:2])
+    assert picked.returncode == 0 and picked.stdout == "0.03\n"
+    assert "adv_weight 0.1: validation NME 0.0453" in picked.stderr
+    unfinished = choose(*runs)  # 0.3 scores best so far but is still training: no choice yet
+    assert unfinished.returncode == 1 and unfinished.stdout == "" and f"{runs[2]}: not finished" in unfinished.stderr

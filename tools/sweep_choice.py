@@ -1,0 +1,51 @@
+"""The adversarial weight an ablation sweep picks: of the given run folders (one loss, one seed, one weight each:
+their recipe.yaml's model.options.adv_weight), the weight whose run has the lowest best validation NME (its
+metrics.json). Helen test plays no part. Every run must have finished, so a sweep is chosen only once it is whole.
+
+    python tools/sweep_choice.py docs/runs/pwc_disc.mnv2 docs/ablation/runs/pwc_disc.mnv2_adv{0.03,0.3,1}
+
+Prints each weight's validation NME to stderr and the chosen weight to stdout (what tools/queue_all.sh reads);
+exits 1 naming the run that is missing or unfinished.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def sweep(runs):
+    """``{weight: best validation NME}`` of the run folders, or ValueError naming one that is not a finished run."""
+    scores = {}
+    for run in runs:
+        try:
+            metrics = json.loads((run / "metrics.json").read_text())
+            recipe = yaml.safe_load((run / "recipe.yaml").read_text())
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{run}: not a finished training run ({err})") from None
+        if not metrics.get("finished") or metrics.get("best_val_nme") is None:
+            raise ValueError(f"{run}: not finished (metrics.json has no 'finished' and 'best_val_nme')")
+        weight = recipe["model"]["options"].get("adv_weight")
+        if weight is None:
+            raise ValueError(f"{run}/recipe.yaml: no model.options.adv_weight (not a +disc run)")
+        scores[weight] = metrics["best_val_nme"]
+    return scores
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path)
+    args = parser.parse_args()
+    try:
+        scores = sweep(args.runs)
+    except ValueError as err:
+        sys.exit(str(err))
+    for weight, nme in sorted(scores.items()):
+        print(f"adv_weight {weight:g}: validation NME {nme:.4f}", file=sys.stderr)
+    print(f"{min(scores, key=scores.get):g}")
+
+
+if __name__ == "__main__":
+    main()
