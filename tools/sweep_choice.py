@@ -23,13 +23,14 @@ def sweep(runs):
         try:
             metrics = json.loads((run / "metrics.json").read_text())
             recipe = yaml.safe_load((run / "recipe.yaml").read_text())
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, yaml.YAMLError) as err:
             raise ValueError(f"{run}: not a finished training run ({err})") from None
-        if not metrics.get("finished") or metrics.get("best_val_nme") is None:
-            raise ValueError(f"{run}: not finished (metrics.json has no 'finished' and 'best_val_nme')")
-        weight = recipe["model"]["options"].get("adv_weight")
-        if weight is None:
-            raise ValueError(f"{run}/recipe.yaml: no model.options.adv_weight (not a +disc run)")
+        if not isinstance(metrics, dict) or not metrics.get("finished") or metrics.get("best_val_nme") is None:
+            raise ValueError(f"{run}: not finished (its metrics.json lacks 'finished' or 'best_val_nme')")
+        try:
+            weight = recipe["model"]["options"]["adv_weight"]
+        except (KeyError, TypeError):
+            raise ValueError(f"{run}/recipe.yaml: no model.options.adv_weight (not a +disc run)") from None
         scores[weight] = metrics["best_val_nme"]
     return scores
 
