@@ -7,7 +7,13 @@
 set -eu
 cd "$(dirname "$0")/.."
 shopt -s nullglob
+pairs=(--paired pwc.mnv2,pwc_disc.mnv2 --paired pwc.mnv2,hybrid.mnv2 --paired hybrid.mnv2,hybrid_disc.mnv2
+       --paired pwc_disc.mnv2,hybrid_disc.mnv2)
+# a +disc loss seeded at the weight its sweep picked (<variant>.mnv2_adv<w>_seed<N>, tools/queue_all.sh): against
+# its loss without the discriminator, and against itself at 0.1
+for seeded in docs/ablation/runs/*_disc.mnv2_adv*_seed2; do
+  config="$(basename "${seeded%_seed2}")"  # e.g. pwc_disc.mnv2_adv0.03
+  pairs+=(--paired "${config%%_disc*}.mnv2,$config" --paired "${config%_adv*},$config")
+done
 flzoo compare docs/runs/{pwc,pwc_disc,hybrid,hybrid_disc}.mnv2/eval_gt docs/ablation/runs/*/eval_gt \
-  -o "${1:-docs/ablation/mnv2}" \
-  --paired pwc.mnv2,pwc_disc.mnv2 --paired pwc.mnv2,hybrid.mnv2 --paired hybrid.mnv2,hybrid_disc.mnv2 \
-  --paired pwc_disc.mnv2,hybrid_disc.mnv2 --paper
+  -o "${1:-docs/ablation/mnv2}" "${pairs[@]}" --paper
