@@ -34,11 +34,11 @@ def group_runs(runs):
     return groups
 
 
-def validation_nme(results_path):
-    """The best validation NME of the run an evaluation belongs to: ``best_val_nme`` of the ``metrics.json`` in
-    the folder holding the eval folder (a ``flzoo-train`` run folder, or its record by ``tools/record_run.py``),
-    or None where there is none (an evaluation written elsewhere, or a run stopped before its first validation)."""
-    file = Path(results_path).parent.parent / "metrics.json"
+def run_metrics(run_dir):
+    """A run folder's ``metrics.json`` (written by ``flzoo-train``, copied by ``tools/record_run.py``) as a dict, or
+    None where there is none; a ValueError naming the file when it is malformed or its ``best_val_nme`` is not a
+    finite number."""
+    file = Path(run_dir) / "metrics.json"
     try:
         metrics = json.loads(file.read_text())
     except FileNotFoundError:
@@ -53,7 +53,14 @@ def validation_nme(results_path):
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                               or not np.isfinite(value)):
         raise ValueError(f"{file}: best_val_nme is {value!r}, expected a finite number")
-    return value
+    return metrics
+
+
+def validation_nme(results_path):
+    """The best validation NME of the run an evaluation belongs to (the run folder holding the eval folder), or
+    None where there is none (an evaluation written elsewhere, or a run stopped before its first validation)."""
+    metrics = run_metrics(Path(results_path).parent.parent)
+    return None if metrics is None else metrics.get("best_val_nme")
 
 
 def mean_std(values):
@@ -162,5 +169,5 @@ def render_aggregate(runs, pairs=(), paper=False):
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["configuration", "group_runs", "validation_nme", "mean_std", "face_nmes", "paired_difference",
+__all__ = ["configuration", "group_runs", "run_metrics", "validation_nme", "mean_std", "face_nmes", "paired_difference",
            "render_aggregate"]

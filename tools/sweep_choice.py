@@ -9,27 +9,24 @@ exits 1 naming the run that is missing or unfinished.
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import yaml
+
+from flzoo.aggregate import run_metrics
 
 
 def sweep(runs):
     """``{weight: best validation NME}`` of the run folders, or ValueError naming one that is not a finished run."""
     scores = {}
     for run in runs:
+        metrics = run_metrics(run)
+        if not metrics or not metrics.get("finished") or metrics.get("best_val_nme") is None:
+            raise ValueError(f"{run}: not finished (no metrics.json with 'finished' and 'best_val_nme')")
         try:
-            metrics = json.loads((run / "metrics.json").read_text())
-            recipe = yaml.safe_load((run / "recipe.yaml").read_text())
-        except (OSError, ValueError, yaml.YAMLError) as err:
-            raise ValueError(f"{run}: not a finished training run ({err})") from None
-        if not isinstance(metrics, dict) or not metrics.get("finished") or metrics.get("best_val_nme") is None:
-            raise ValueError(f"{run}: not finished (its metrics.json lacks 'finished' or 'best_val_nme')")
-        try:
-            weight = recipe["model"]["options"]["adv_weight"]
-        except (KeyError, TypeError):
+            weight = yaml.safe_load((run / "recipe.yaml").read_text())["model"]["options"]["adv_weight"]
+        except (OSError, yaml.YAMLError, KeyError, TypeError):
             raise ValueError(f"{run}/recipe.yaml: no model.options.adv_weight (not a +disc run)") from None
         scores[weight] = metrics["best_val_nme"]
     return scores
