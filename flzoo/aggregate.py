@@ -27,10 +27,10 @@ def configuration(results):
 
 
 def group_runs(runs):
-    """``{configuration: [results, ...]}`` in first-seen order, from ``[(path, results), ...]``."""
+    """``{configuration: [(path, results), ...]}`` in first-seen order, from ``[(path, results), ...]``."""
     groups = {}
-    for _, results in runs:
-        groups.setdefault(configuration(results), []).append(results)
+    for path, results in runs:
+        groups.setdefault(configuration(results), []).append((path, results))
     return groups
 
 
@@ -110,22 +110,21 @@ def paired_difference(a_runs, b_runs, subset, resamples=10_000, seed=0):
             "faces": len(common)}
 
 
-def render_aggregate(runs, pairs=(), paper=False):
-    """Markdown: per configuration and test set, mean +/- std (n runs) of NME, AUC@0.08 and FR@0.08, and each
-    run's best validation NME where its run folder has one (what chose its checkpoint, and what may choose between
-    configurations without looking at a test set); then each
-    ``(A, B)`` of ``pairs`` as the paired NME difference A - B with its bootstrap interval. ``paper`` adds the
-    paper's Table 2 NME of each configuration's variant, and its A - B (``flzoo.reference``)."""
+def render_aggregate(groups, pairs=(), paper=False):
+    """Markdown, from ``group_runs``' groups: per configuration and test set, mean +/- std (n runs) of NME,
+    AUC@0.08 and FR@0.08, and each run's best validation NME where its run folder has one (what chose its
+    checkpoint, and what may choose between configurations without looking at a test set); then each ``(A, B)``
+    of ``pairs`` as the paired NME difference A - B with its bootstrap interval. ``paper`` adds the paper's
+    Table 2 NME of each configuration's variant, and its A - B (``flzoo.reference``)."""
     from flzoo.data.datasets import dataset
     from flzoo.reference import PAPER_NME
     from flzoo.report import results_variant
 
-    groups = group_runs(runs)
-    validation = {}
-    for path, results in runs:
-        validation.setdefault(configuration(results), []).append(validation_nme(path))
+    validation = {name: [validation_nme(path) for path, _ in members] for name, members in groups.items()}
+    groups = {name: [results for _, results in members] for name, members in groups.items()}
     with_validation = any(v is not None for values in validation.values() for v in values)
-    subsets = list(dict.fromkeys(s for _, r in runs for s in r["summary"] if s != "total"))
+    subsets = list(dict.fromkeys(s for results in groups.values() for r in results for s in r["summary"]
+                                 if s != "total"))
 
     def published(name, subset):  # the paper's NME of a configuration's variant, or None
         return PAPER_NME.get(subset, {}).get(results_variant(groups[name][0]))
@@ -145,8 +144,9 @@ def render_aggregate(runs, pairs=(), paper=False):
             if paper:
                 value = published(name, s)
                 cells.append("–" if value is None else f"{value:.4f}")
-            if with_validation:
-                cells.append(", ".join("–" if v is None else f"{v:.4f}" for v in validation[name]))
+            if with_validation:  # one per run, not per test set: on the configuration's first row
+                cells.append("" if s != subsets[0] else
+                             ", ".join("–" if v is None else f"{v:.4f}" for v in validation[name]))
             lines.append(f"| {name} | {dataset(s).label} | {len(results)} | " + " | ".join(cells) + " |")
     if pairs:
         lines += ["", "## Paired comparisons (NME of A minus B, face by face; 95% bootstrap interval over seeds and "

@@ -113,6 +113,26 @@ def test_compare_aggregates_seeds_and_reports_paired_intervals(tmp_path):
         assert f"{broken}: {message}" in bad.output and not fresh.exists(), content
 
 
+def test_each_runs_validation_nme_is_given_once_per_configuration_not_per_test_set(tmp_path):
+    paths = []
+    for seed in range(2):
+        run = tmp_path / f"pwc_seed{seed}"
+        folder = run / "eval_gt"
+        folder.mkdir(parents=True)
+        helen = results(str(run / "best"), [0.05, 0.06])
+        lfpw = results(str(run / "best"), [0.07, 0.08], subset="lfpw_test")
+        helen["faces"] += lfpw["faces"]
+        helen["summary"]["lfpw_test"] = lfpw["summary"]["lfpw_test"]
+        (folder / "results.json").write_text(json.dumps(helen))
+        (run / "metrics.json").write_text(json.dumps({"best_val_nme": 0.06 + 0.001 * seed}))
+        paths.append(str(folder))
+    result = CliRunner().invoke(main, ["compare", *paths, "-o", str(tmp_path / "cmp")])
+    assert result.exit_code == 0, result.output
+    rows = [line for line in (tmp_path / "cmp" / "aggregate.md").read_text().splitlines() if line.startswith("| pwc |")]
+    assert len(rows) == 2 and rows[0].startswith("| pwc | Helen | 2 | 0.0550 ± 0.0000 |")
+    assert rows[0].endswith("| 0.0600, 0.0610 |") and rows[1].startswith("| pwc | LFPW |") and rows[1].endswith("|  |")
+
+
 def test_the_committed_ablation_is_what_its_records_give(tmp_path):
     # docs/ablation/mnv2/aggregate.md is recomputed from the committed run records by one command
     repo = Path(__file__).resolve().parent.parent

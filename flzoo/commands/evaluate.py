@@ -137,8 +137,9 @@ def compare(runs, out, pairs, paper):
             parsed.append(tuple(names))
         loaded = [(str(f), load_results(f)) for run in runs for f in find_results(run)]
         # rendered before anything is written, so that an error leaves no half-updated output folder
-        aggregate = (render_aggregate(loaded, parsed, paper)
-                     if parsed or any(len(v) > 1 for v in group_runs(loaded).values()) else None)
+        groups = group_runs(loaded)
+        aggregate = (render_aggregate(groups, parsed, paper)
+                     if parsed or any(len(v) > 1 for v in groups.values()) else None)
         text = write_comparison(loaded, out, paper)
         if aggregate:
             (out / "aggregate.md").write_text(aggregate)
