@@ -121,7 +121,7 @@ def render_aggregate(groups, pairs=(), paper=False):
     from flzoo.report import results_variant
 
     validation = {name: [validation_nme(path) for path, _ in members] for name, members in groups.items()}
-    groups = {name: [results for _, results in members] for name, members in groups.items()}
+    groups = {name: [results for _, results in members] for name, members in groups.items()}  # figures only
     with_validation = any(v is not None for values in validation.values() for v in values)
     subsets = list(dict.fromkeys(s for results in groups.values() for r in results for s in r["summary"]
                                  if s != "total"))

@@ -1,6 +1,7 @@
 """The adversarial weight an ablation sweep picks: of the given run folders (one loss, one seed, one weight each:
 their recipe.yaml's model.options.adv_weight), the weight whose run has the lowest best validation NME (its
-metrics.json). Helen test plays no part. Every run must have finished, so a sweep is chosen only once it is whole.
+metrics.json). Helen test plays no part. Every run given must have finished: a weight is chosen only among
+finished runs (tools/queue_all.sh gives it the weights of a whole sweep).
 
     python tools/sweep_choice.py docs/runs/pwc_disc.mnv2 docs/ablation/runs/pwc_disc.mnv2_adv{0.03,0.3,1}
 
