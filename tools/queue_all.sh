@@ -33,7 +33,8 @@ add_weight() { add "recipes/mnv2/$1.yaml:model.options.adv_weight=$2,name=$1.mnv
 for entry in "${sweep[@]}"; do add_weight "${entry%%:*}" "${entry#*:}"; done
 bash tools/train_queue.sh "$runs/ablation" "${ablation[@]}"
 # then seeds 1 and 2 at the weight the sweep's validation NME picks (tools/sweep_choice.py, once every weight in
-# sweep has finished; the late ones count once committed), where that is not 0.1, whose seeds ran above; a committed record stands in for its run
+# sweep has finished; the late ones count once committed), where that is not 0.1, whose seeds ran above; a
+# committed record stands in for its run
 ablation=()
 record() { if [ -d "docs/ablation/runs/$1" ]; then echo "docs/ablation/runs/$1"; else echo "$runs/ablation/$1"; fi; }
 for variant in pwc_disc hybrid_disc; do
