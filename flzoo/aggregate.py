@@ -121,19 +121,19 @@ def render_aggregate(groups, pairs=(), paper=False):
     from flzoo.report import results_variant
 
     validation = {name: [validation_nme(path) for path, _ in members] for name, members in groups.items()}
-    groups = {name: [results for _, results in members] for name, members in groups.items()}  # figures only
+    results_of = {name: [results for _, results in members] for name, members in groups.items()}
     with_validation = any(v is not None for values in validation.values() for v in values)
-    subsets = list(dict.fromkeys(s for results in groups.values() for r in results for s in r["summary"]
+    subsets = list(dict.fromkeys(s for results in results_of.values() for r in results for s in r["summary"]
                                  if s != "total"))
 
     def published(name, subset):  # the paper's NME of a configuration's variant, or None
-        return PAPER_NME.get(subset, {}).get(results_variant(groups[name][0]))
+        return PAPER_NME.get(subset, {}).get(results_variant(results_of[name][0]))
 
     lines = ["# Runs per configuration: mean +/- std over runs (n)", "",
              "| configuration | set | runs | NME | AUC@0.08 | FR@0.08 |" + (" paper NME |" if paper else "")
              + (" val NME of each run |" if with_validation else ""),
              "|---|---|---|---|---|---|" + "---|" * (paper + with_validation)]
-    for name, results in groups.items():
+    for name, results in results_of.items():
         for s in subsets:
             cells = []
             for metric in METRICS:
@@ -158,7 +158,7 @@ def render_aggregate(groups, pairs=(), paper=False):
                     raise ValueError(f"--paired {a},{b}: no runs of configuration {name!r}; found "
                                      f"{', '.join(groups)}")
             for s in subsets:
-                d = paired_difference(groups[a], groups[b], s)
+                d = paired_difference(results_of[a], results_of[b], s)
                 verdict = "yes" if d["high"] < 0 else "no (B better)" if d["low"] > 0 else "not shown"
                 row = (f"| {a} | {b} | {dataset(s).label} | {d['faces']} | {d['mean']:+.4f} | "
                        f"[{d['low']:+.4f}, {d['high']:+.4f}] | {verdict} |")

@@ -25,16 +25,14 @@ for seed in 1 2; do
     add "recipes/mnv2/$variant.yaml:seed=$seed,name=$variant.mnv2_seed$seed"
   done
 done
-sweep=(pwc_disc:0.03 hybrid_disc:0.03 pwc_disc:0.3 hybrid_disc:0.3)
-# pwc_disc at 1 comes last, after the seeds below: at 0.3 it already fails to train (FR@0.08 99%), so 1 can hardly
-# be chosen; its record joins the choice once committed, and would queue seeds at 1 if it won
-late=(pwc_disc:1)
-add_weight() { add "recipes/mnv2/$1.yaml:model.options.adv_weight=$2,name=$1.mnv2_adv$2"; }
-for entry in "${sweep[@]}"; do add_weight "${entry%%:*}" "${entry#*:}"; done
+sweep=(pwc_disc:0.03 hybrid_disc:0.03 pwc_disc:0.3 hybrid_disc:0.3 pwc_disc:1)
+for entry in "${sweep[@]}"; do
+  variant="${entry%%:*}" weight="${entry#*:}"
+  add "recipes/mnv2/$variant.yaml:model.options.adv_weight=$weight,name=$variant.mnv2_adv$weight"
+done
 bash tools/train_queue.sh "$runs/ablation" "${ablation[@]}"
-# then seeds 1 and 2 at the weight the sweep's validation NME picks (tools/sweep_choice.py, once every weight in
-# sweep has finished; the late ones count once committed), where that is not 0.1, whose seeds ran above; a
-# committed record stands in for its run
+# then seeds 1 and 2 at the weight the sweep's validation NME picks (tools/sweep_choice.py, once every weight of
+# the loss has finished), where that is not 0.1, whose seeds ran above; a committed record stands in for its run
 ablation=()
 record() { if [ -d "docs/ablation/runs/$1" ]; then echo "docs/ablation/runs/$1"; else echo "$runs/ablation/$1"; fi; }
 for variant in pwc_disc hybrid_disc; do
@@ -42,17 +40,10 @@ for variant in pwc_disc hybrid_disc; do
   for entry in "${sweep[@]}"; do
     [ "${entry%%:*}" = "$variant" ] && folders+=("$(record "$variant.mnv2_adv${entry#*:}")")
   done
-  for entry in "${late[@]}"; do
-    late_record="docs/ablation/runs/$variant.mnv2_adv${entry#*:}"
-    [ "${entry%%:*}" = "$variant" ] && [ -d "$late_record" ] && folders+=("$late_record")
-  done
   weight="$(python tools/sweep_choice.py "${folders[@]}")" || continue
   [ "$weight" = 0.1 ] && continue
   for seed in 1 2; do
     add "recipes/mnv2/$variant.yaml:model.options.adv_weight=$weight,seed=$seed,name=$variant.mnv2_adv${weight}_seed$seed"
   done
 done
-bash tools/train_queue.sh "$runs/ablation" "${ablation[@]}"
-ablation=()
-for entry in "${late[@]}"; do add_weight "${entry%%:*}" "${entry#*:}"; done
 bash tools/train_queue.sh "$runs/ablation" "${ablation[@]}"
